@@ -1,0 +1,464 @@
+"""The sans-I/O decision core: one observation in, one decision out.
+
+No sockets, no clock reads, no logging: the runtime hands in everything (the time the
+response arrived, the elapsed time, the attempt number, a random value for jitter), so
+the same observation always gives the same decision.
+
+How an answer is classified (first matching row wins):
+
+| observation                                   | class                                   |
+|-----------------------------------------------|-----------------------------------------|
+| transport fault (connect, timeout, reset, cap) | transient                               |
+| status code named in ``spec.status_rules``     | that rule (``evaluate`` → expressions)  |
+| body not parseable                             | transient                               |
+| 2xx                                            | expressions                             |
+| 408, 429, 5xx                                  | transient                               |
+| 401, 403                                       | `AuthError`                             |
+| 404, 410                                       | `OperationGone`                         |
+| anything else                                  | `HTTPStatusError` (with a body snippet) |
+
+Expressions, in order (first true wins; a missing field is null, which is false):
+
+| expression  | decision                                         |
+|-------------|--------------------------------------------------|
+| `failed`    | ended: `OperationFailed` (``error_message``)      |
+| `cancelled` | ended: `OperationCancelled`                       |
+| `done`      | succeeded (``result``, or the whole document)     |
+| (none)      | running: progress, message, next delay            |
+
+A transient answer retries after the error backoff (or the server's Retry-After) while the
+budget lasts, then ends with the fault's error. A running answer past ``max_attempts``
+or ``max_duration`` ends with `PollTimeout`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from ._exceptions import (
+    AuthError,
+    HTTPStatusError,
+    LrpollError,
+    OperationCancelled,
+    OperationError,
+    OperationFailed,
+    OperationGone,
+    PollTimeout,
+)
+from ._expr import is_truthy, json_snippet
+from ._retry_after import backoff_delay, clamp, parse_retry_after
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ._spec import PollSpec, StatusRule
+
+__all__ = [
+    "Decision",
+    "Ended",
+    "Observation",
+    "Retry",
+    "Running",
+    "Succeeded",
+    "decide",
+    "first_delay",
+    "read_progress",
+    "timed_out",
+]
+
+_EMPTY: Final[Mapping[str, str]] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One answer to a status request, as the runtime saw it.
+
+    Attributes:
+        status: the HTTP status, or None for a transport fault.
+        headers: response headers, names lower-cased.
+        body: the parsed body (None when empty).
+        fault: a transport fault or an unparseable body, as the error to raise if the
+            budget runs out (`RequestError`, `ResponseTooLarge`, `MalformedStatus`).
+        snippet: the first bytes of the body, escaped, for error messages.
+        received_at: wall-clock time of arrival (epoch seconds), for HTTP-date Retry-After.
+        elapsed: seconds since the operation began, as the deadline counts them.
+        attempt: status answers so far, this one included.
+        errors: consecutive transient faults before this one.
+        failing_for: seconds since the current run of faults began (0 when none).
+        rand: a uniform random value in [0, 1) for jitter.
+    """
+
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    body: Any = None
+    fault: LrpollError | None = None
+    snippet: str = ""
+    received_at: float = 0.0
+    elapsed: float = 0.0
+    attempt: int = 1
+    errors: int = 0
+    failing_for: float = 0.0
+    rand: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    """Still running: poll again after ``delay`` seconds."""
+
+    delay: float
+    progress: float | None = None
+    message: str | None = None
+    status_url: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """A transient fault within the budget: poll again after ``delay`` seconds."""
+
+    delay: float
+    error: LrpollError
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Succeeded:
+    """Done: ``result`` is what ``await op`` returns."""
+
+    result: Any
+    progress: float | None = None
+    message: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+EndState = Literal["failed", "cancelled", "timed_out", "gone", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """Ended without a result: ``await op`` raises ``error``."""
+
+    state: EndState
+    error: LrpollError
+    message: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+Decision = Running | Retry | Succeeded | Ended
+
+
+# -- progress ---------------------------------------------------------------------------
+
+_DECIMAL: Final = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,15})?", re.ASCII)
+
+
+def read_progress(value: Any) -> tuple[float | None, str | None]:
+    """A percentage in [0, 100] from whatever the document holds, and a warning.
+
+    None stays None (unknown, not 0). Numbers and ASCII decimal strings (``"40"``) are
+    read; values outside [0, 100] are clamped with a warning; NaN, infinities, booleans
+    and other text are reported and read as unknown. Never raises.
+    """
+    if value is None:
+        return None, None
+    if isinstance(value, bool):
+        return None, f"progress is a boolean ({value!r}), not a number"
+    if isinstance(value, str):
+        if not _DECIMAL.fullmatch(value):
+            return None, f"progress {json_snippet(value, limit=40)} is not a number"
+        value = float(value)
+    if not isinstance(value, int | float):
+        return None, f"progress is {type(value).__name__}, not a number"
+    try:
+        number = float(value)
+    except OverflowError:
+        return None, "progress is too large a number"
+    if not math.isfinite(number):
+        return None, f"progress is {number}, not a finite number"
+    if number < 0.0 or number > 100.0:
+        return clamp(number, 0.0, 100.0), f"progress {number:g} is outside [0, 100]"
+    return number, None
+
+
+# -- timing -----------------------------------------------------------------------------
+
+
+def _retry_after(spec: PollSpec, obs: Observation) -> tuple[float | None, str | None]:
+    for name in spec.retry_after_headers:
+        value = obs.headers.get(name)
+        if value is None:
+            continue
+        delay, warning = parse_retry_after(
+            value,
+            received_at=obs.received_at,
+            date=obs.headers.get("date"),
+            age_present="age" in obs.headers,
+            milliseconds=name.endswith("-ms"),
+        )
+        if delay is not None:
+            return clamp(delay, spec.min_interval, spec.max_retry_after), None
+        return None, warning
+    return None, None
+
+
+def _clip_to_deadline(spec: PollSpec, delay: float, elapsed: float) -> float:
+    if spec.max_duration is None:
+        return delay
+    return max(0.0, min(delay, spec.max_duration - elapsed))
+
+
+def first_delay(spec: PollSpec, obs: Observation) -> tuple[float, tuple[str, ...]]:
+    """Delay before the first poll: the start response's Retry-After, else none, plus jitter.
+
+    Returns:
+        ``(delay, warnings)``.
+    """
+    retry_after, warning = _retry_after(spec, obs)
+    delay = retry_after if retry_after is not None else 0.0
+    delay += spec.first_poll_jitter * clamp(obs.rand, 0.0, 1.0)
+    return _clip_to_deadline(spec, delay, obs.elapsed), (warning,) if warning else ()
+
+
+# -- decisions --------------------------------------------------------------------------
+
+
+def _default_rule(code: int) -> StatusRule | type[HTTPStatusError]:
+    if 200 <= code < 300:
+        return "evaluate"
+    if code == 408 or code == 429 or code >= 500:
+        return "transient"
+    if code in (401, 403):
+        return AuthError
+    if code in (404, 410):
+        return "gone"
+    return HTTPStatusError
+
+
+def _view(spec: PollSpec, obs: Observation) -> Any:
+    if spec.view == "response":
+        return {"status": obs.status, "headers": dict(obs.headers), "body": obs.body}
+    return obs.body
+
+
+def _context(base: Mapping[str, Any] | None, obs: Observation, **extra: Any) -> dict[str, Any]:
+    ctx = dict(base or {})
+    ctx["last"] = obs.body
+    ctx.update(extra)
+    return ctx
+
+
+def _render(
+    spec: PollSpec, kind: str, base: Mapping[str, Any] | None, obs: Observation, **extra: Any
+) -> str | None:
+    template = spec.message_template(kind)
+    if template is None:
+        return None
+    return template.render(_context(base, obs, **extra))
+
+
+def _eval(spec: PollSpec, name: str, view: Any) -> Any:
+    expr = spec.expression(name)
+    return None if expr is None else expr.search(view)
+
+
+def _error_text(spec: PollSpec, view: Any, fallback: str) -> str:
+    value = _eval(spec, "error_message", view)
+    if value is None:
+        return fallback
+    text = value if isinstance(value, str) else json_snippet(value)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _ended(
+    spec: PollSpec,
+    obs: Observation,
+    state: EndState,
+    error: LrpollError,
+    base: Mapping[str, Any] | None,
+    warnings: tuple[str, ...] = (),
+) -> Ended:
+    kind = {"failed": "failed", "cancelled": "cancelled", "timed_out": "timed_out"}.get(state)
+    message = None
+    if kind is not None:
+        message = _render(spec, kind, base, obs, error=error.message)
+    return Ended(state, error, message, warnings)
+
+
+def timed_out(
+    spec: PollSpec,
+    obs: Observation,
+    base: Mapping[str, Any] | None = None,
+    *,
+    operation_id: str | None = None,
+    reason: str | None = None,
+) -> Ended:
+    """The `PollTimeout` ending, with the ``timed_out`` message rendered."""
+    if reason is None:
+        reason = (
+            f"no terminal state within {spec.max_duration:g} s"
+            if spec.max_duration
+            else ("deadline reached")
+        )
+    error = PollTimeout(reason, operation_id=operation_id, status=obs.body)
+    return _ended(spec, obs, "timed_out", error, base)
+
+
+def _transient(
+    spec: PollSpec,
+    obs: Observation,
+    error: LrpollError,
+    base: Mapping[str, Any] | None,
+    operation_id: str | None,
+) -> Decision:
+    budget = spec.errors
+    spent = (budget.max_consecutive is not None and obs.errors >= budget.max_consecutive) or (
+        budget.max_failing_time is not None and obs.failing_for >= budget.max_failing_time
+    )
+    if spent:
+        return Ended("error", error)
+    if spec.max_duration is not None and obs.elapsed >= spec.max_duration:
+        return timed_out(spec, obs, base, operation_id=operation_id)
+    retry_after, warning = _retry_after(spec, obs)
+    if retry_after is None:
+        try:
+            delay = budget.initial_delay * 2.0**obs.errors
+        except OverflowError:
+            delay = budget.max_delay
+        # Full jitter keeps a failing fleet from retrying in step.
+        delay = min(delay, budget.max_delay) * clamp(obs.rand, 0.0, 1.0)
+        delay = max(delay, min(spec.min_interval, budget.max_delay))
+    else:
+        delay = retry_after
+    return Retry(_clip_to_deadline(spec, delay, obs.elapsed), error, (warning,) if warning else ())
+
+
+def decide(
+    spec: PollSpec,
+    obs: Observation,
+    base: Mapping[str, Any] | None = None,
+    *,
+    operation_id: str | None = None,
+) -> Decision:
+    """Turn one status answer into a decision. Pure and deterministic; never raises.
+
+    Args:
+        spec: the compiled spec.
+        obs: the answer and the operation's counters.
+        base: the template context that does not change per poll (``start``,
+            ``start_headers``, ``operation``, ``request_url``, ``status_url``), for messages.
+        operation_id: attached to the errors the decision carries.
+    """
+    try:
+        return _decide(spec, obs, base, operation_id)
+    except RecursionError:
+        from ._exceptions import MalformedStatus
+
+        error = MalformedStatus("status document nested too deeply", operation_id=operation_id)
+        return Ended("error", error)
+
+
+def _decide(
+    spec: PollSpec, obs: Observation, base: Mapping[str, Any] | None, operation_id: str | None
+) -> Decision:
+    if obs.fault is not None and obs.status is None:
+        return _transient(spec, obs, obs.fault, base, operation_id)
+    code = obs.status if obs.status is not None else 0
+    rule: StatusRule | type[HTTPStatusError] = spec.status_rules.get(code) or _default_rule(code)  # type: ignore[union-attr]
+    if obs.fault is not None and rule in (
+        "evaluate",
+        "running",
+        "succeeded",
+        "failed",
+        "cancelled",
+    ):
+        return _transient(spec, obs, obs.fault, base, operation_id)
+    if isinstance(rule, type):
+        cls = rule
+        name = "authentication failed" if cls is AuthError else "unexpected HTTP status"
+        error = cls(
+            f"{name}: {code}" + (f": {obs.snippet}" if obs.snippet else ""),
+            status_code=code,
+            body_snippet=obs.snippet,
+            operation_id=operation_id,
+            status=obs.body,
+        )
+        return Ended("error", error)
+    if rule == "transient":
+        error = HTTPStatusError(
+            f"server answered {code}" + (f": {obs.snippet}" if obs.snippet else ""),
+            status_code=code,
+            body_snippet=obs.snippet,
+            operation_id=operation_id,
+            status=obs.body,
+        )
+        return _transient(spec, obs, error, base, operation_id)
+    if rule == "gone":
+        gone = OperationGone(
+            f"the status URL answered {code}: the operation expired or never existed",
+            operation_id=operation_id,
+            status=obs.body,
+        )
+        return Ended("gone", gone)
+
+    view = _view(spec, obs)
+    outcome: str
+    if rule == "evaluate":
+        if is_truthy(_eval(spec, "failed", view)):
+            outcome = "failed"
+        elif is_truthy(_eval(spec, "cancelled", view)):
+            outcome = "cancelled"
+        elif is_truthy(_eval(spec, "done", view)):
+            outcome = "succeeded"
+        else:
+            outcome = "running"
+    else:
+        outcome = rule
+
+    progress, warning = read_progress(_eval(spec, "progress", view))
+    warnings: tuple[str, ...] = (warning,) if warning else ()
+
+    if outcome == "failed":
+        text = _error_text(spec, view, "the server reported the operation failed")
+        failed: OperationError = OperationFailed(text, operation_id=operation_id, status=obs.body)
+        return _ended(spec, obs, "failed", failed, base, warnings)
+    if outcome == "cancelled":
+        text = _error_text(spec, view, "the server reported the operation cancelled")
+        cancelled = OperationCancelled(text, operation_id=operation_id, status=obs.body)
+        return _ended(spec, obs, "cancelled", cancelled, base, warnings)
+    if outcome == "succeeded":
+        result = _eval(spec, "result", view) if spec.expression("result") else obs.body
+        message = _render(spec, "completed", base, obs, progress=progress, result=result)
+        return Succeeded(result, progress, message, warnings)
+
+    # running
+    if spec.max_attempts is not None and obs.attempt >= spec.max_attempts:
+        return timed_out(
+            spec,
+            obs,
+            base,
+            operation_id=operation_id,
+            reason=f"no terminal state after {spec.max_attempts} polls",
+        )
+    if spec.max_duration is not None and obs.elapsed >= spec.max_duration:
+        return timed_out(spec, obs, base, operation_id=operation_id)
+    retry_after, ra_warning = _retry_after(spec, obs)
+    if ra_warning:
+        warnings += (ra_warning,)
+    delay = (
+        retry_after
+        if retry_after is not None
+        else backoff_delay(spec.effective_backoff, obs.attempt, obs.rand)
+    )
+    new_url = None
+    for name in spec.status_url_updates:
+        new_url = obs.headers.get(name)
+        if new_url:
+            break
+    message = _render(spec, "in_progress", base, obs, progress=progress)
+    return Running(
+        _clip_to_deadline(spec, delay, obs.elapsed), progress, message, new_url or None, warnings
+    )

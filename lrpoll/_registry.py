@@ -1,0 +1,81 @@
+"""Named presets, so a spec's JSON form can say ``{"preset": name, "params": {...}}``.
+
+A preset is a function of keyword parameters (plain JSON values) returning a `PollSpec`.
+Registering by name, never by closure, keeps specs and checkpoints serialisable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._exceptions import SpecError
+
+if TYPE_CHECKING:
+    from ._spec import PollSpec
+
+__all__ = ["preset", "preset_names", "resolve_preset"]
+
+_PRESETS: dict[str, Callable[..., PollSpec]] = {}
+
+F = TypeVar("F", bound=Callable[..., "PollSpec"])
+
+
+def preset(name: str) -> Callable[[F], F]:
+    """Register a preset function under ``name``; the specs it returns remember it.
+
+    Raises:
+        ValueError: when another function already holds ``name``.
+    """
+
+    def register(fn: F) -> F:
+        if name in _PRESETS and _PRESETS[name] is not fn:
+            raise ValueError(f"preset {name!r} is already registered")
+        _PRESETS[name] = fn
+
+        @functools.wraps(fn)
+        def tagged(**params: Any) -> PollSpec:
+            return _tag(name, fn(**params), params)
+
+        return tagged  # type: ignore[return-value]
+
+    return register
+
+
+def _tag(name: str, spec: PollSpec, params: Mapping[str, Any]) -> PollSpec:
+    from ._spec import PresetRef
+
+    return dataclasses.replace(spec, preset=PresetRef(name, MappingProxyType(dict(params))))
+
+
+def preset_names() -> list[str]:
+    """The registered preset names, sorted."""
+    _load_builtin()
+    return sorted(_PRESETS)
+
+
+def resolve_preset(name: str, params: Mapping[str, Any]) -> PollSpec:
+    """The spec the preset ``name`` returns for ``params``, tagged with its origin.
+
+    Raises:
+        SpecError: for an unknown preset or parameters it does not take.
+    """
+    _load_builtin()
+    fn = _PRESETS.get(name)
+    if fn is None:
+        raise SpecError(
+            f"unknown preset {name!r} (known: {', '.join(sorted(_PRESETS))})", field="preset"
+        )
+    try:
+        spec = fn(**params)
+    except TypeError as exc:
+        raise SpecError(f"preset {name!r}: {exc}", field="params") from None
+    return _tag(name, spec, params)
+
+
+def _load_builtin() -> None:
+    # Importing lrpoll.presets registers the built-in presets.
+    import lrpoll.presets  # noqa: F401

@@ -1,0 +1,574 @@
+"""PollSpec and its parts: frozen, keyword-only, validated and compiled at construction.
+
+A spec is plain data end to end: `PollSpec.to_json()` gives its declarative JSON form and
+`PollSpec.from_json()` reads it back (a preset as ``{"preset": name, "params": {...}}``).
+Credentials are never part of a spec: the scheduler adds them per trusted origin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final, Literal, get_args
+
+from ._exceptions import SpecError
+from ._expr import Expression, MessageTemplate, UrlTemplate
+
+__all__ = [
+    "Backoff",
+    "CancelSpec",
+    "ErrorBudget",
+    "Messages",
+    "PollSpec",
+    "StatusRule",
+    "View",
+]
+
+View = Literal["document", "response"]
+"""What expressions see: the parsed body, or ``{"status", "headers", "body"}``."""
+
+StatusRule = Literal["evaluate", "running", "succeeded", "failed", "cancelled", "gone", "transient"]
+"""What an HTTP status code means for a spec: let the expressions decide, or a fixed outcome."""
+
+BackoffKind = Literal["fixed", "linear", "exponential"]
+
+_STATUS_RULES: Final = frozenset(get_args(StatusRule))
+_METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
+_SECRET_HEADERS: Final = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "x-api-key",
+        "x-esri-authorization",
+        "ocp-apim-subscription-key",
+    }
+)
+_UNSET: Final = object()
+
+
+def _number(value: Any, name: str, *, low: float = 0.0, strict: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise SpecError(f"must be a finite number, not {value!r}", field=name)
+    if value < low or (strict and value == low):
+        raise SpecError(f"must be {'>' if strict else '>='} {low}, not {value!r}", field=name)
+    return float(value)
+
+
+def _whole(value: object, name: str, *, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise SpecError(f"must be a whole number >= {low}, not {value!r}", field=name)
+    return value
+
+
+def _is_str(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _is_status_code(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599
+
+
+def _optional_number(value: Any, name: str, *, strict: bool = True) -> float | None:
+    return None if value is None else _number(value, name, strict=strict)
+
+
+def _headers(value: Mapping[str, str] | None, name: str) -> Mapping[str, str]:
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping):
+        raise SpecError("must be a mapping of header names to values", field=name)
+    out: dict[str, str] = {}
+    for key, val in value.items():
+        if not (_is_str(key) and _is_str(val)):
+            raise SpecError("header names and values must be strings", field=name)
+        if key.lower() in _SECRET_HEADERS:
+            raise SpecError(
+                f"{key} is a credential: give it to the Scheduler's credentials, not a spec",
+                field=name,
+            )
+        if any(c in key + val for c in "\r\n\x00"):
+            raise SpecError(f"control character in header {key!r}", field=name)
+        out[key] = val
+    return MappingProxyType(out)
+
+
+def _strings(value: object, name: str) -> Mapping[str, str]:
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping) or not all(
+        _is_str(k) and _is_str(v) for k, v in value.items()
+    ):
+        raise SpecError("must be a mapping of strings to strings", field=name)
+    return MappingProxyType(dict(value))
+
+
+def _method(value: Any, name: str) -> str:
+    if not isinstance(value, str) or value.upper() not in _METHODS:
+        raise SpecError(f"unknown HTTP method {value!r}", field=name)
+    return value.upper()
+
+
+def _set(obj: object, name: str, value: Any) -> None:
+    object.__setattr__(obj, name, value)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Backoff:
+    """How long to wait between polls.
+
+    ``fixed``: always ``delay``. ``linear``: ``delay + step·k``. ``exponential``:
+    ``delay·factor^k``; all capped at ``max_delay`` and floored at ``min_delay``, then
+    scaled by jitter into ``[d·(1-jitter), d]`` (k = polls so far - 1). The scheduler
+    also clips every delay to the time left before ``max_duration``.
+    """
+
+    kind: BackoffKind = "fixed"
+    delay: float = 1.0
+    step: float = 1.0
+    factor: float = 2.0
+    min_delay: float = 0.0
+    max_delay: float = 60.0
+    jitter: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("fixed", "linear", "exponential"):
+            raise SpecError(f"unknown backoff kind {self.kind!r}", field="backoff.kind")
+        _number(self.delay, "backoff.delay")
+        _number(self.step, "backoff.step")
+        _number(self.factor, "backoff.factor", low=1.0)
+        _number(self.min_delay, "backoff.min_delay")
+        _number(self.max_delay, "backoff.max_delay")
+        if self.max_delay < self.min_delay:
+            raise SpecError("max_delay is below min_delay", field="backoff.max_delay")
+        if not 0.0 <= _number(self.jitter, "backoff.jitter") <= 1.0:
+            raise SpecError("jitter is a fraction in [0, 1]", field="backoff.jitter")
+
+    @classmethod
+    def fixed(cls, delay: float, *, jitter: float = 0.0) -> Backoff:
+        """The same delay every time."""
+        return cls(kind="fixed", delay=delay, max_delay=max(delay, 0.0), jitter=jitter)
+
+    @classmethod
+    def linear(
+        cls, delay: float, *, step: float = 1.0, max_delay: float = 60.0, jitter: float = 0.0
+    ) -> Backoff:
+        """``delay``, then ``step`` more after each poll, up to ``max_delay``."""
+        return cls(kind="linear", delay=delay, step=step, max_delay=max_delay, jitter=jitter)
+
+    @classmethod
+    def exponential(
+        cls,
+        delay: float,
+        *,
+        factor: float = 2.0,
+        max_delay: float = 60.0,
+        jitter: float = 0.0,
+    ) -> Backoff:
+        """``delay``, multiplied by ``factor`` after each poll, up to ``max_delay``."""
+        return cls(
+            kind="exponential", delay=delay, factor=factor, max_delay=max_delay, jitter=jitter
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ErrorBudget:
+    """How many transient faults (5xx, 429, timeouts, resets, bad JSON) an operation absorbs.
+
+    The budget is spent when ``max_consecutive`` faults in a row were seen, or when the
+    operation has been failing for ``max_failing_time`` seconds; the next fault then ends
+    the operation with the transport error that caused it. A good answer refills it.
+    Retries wait ``initial_delay·2^n`` (capped at ``max_delay``, full jitter), or the
+    server's Retry-After.
+
+    Warning:
+        ``max_consecutive=None`` and ``max_failing_time=None`` retry forever (until
+        ``max_duration``, if any).
+    """
+
+    max_consecutive: int | None = 5
+    max_failing_time: float | None = None
+    initial_delay: float = 1.0
+    max_delay: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_consecutive is not None:
+            _whole(self.max_consecutive, "errors.max_consecutive", low=0)
+        _optional_number(self.max_failing_time, "errors.max_failing_time", strict=False)
+        _number(self.initial_delay, "errors.initial_delay")
+        _number(self.max_delay, "errors.max_delay")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Messages:
+    """Message templates for bots and UIs, over the template context.
+
+    Placeholders are JMESPath over ``start``, ``start_headers``, ``last``, ``progress``,
+    ``result``, ``error``, ``operation``, ``request_url``, ``status_url``. A placeholder
+    that yields null means that update carries no message.
+    """
+
+    in_progress: str | None = None
+    completed: str | None = None
+    failed: str | None = None
+    cancelled: str | None = None
+    timed_out: str | None = None
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                MessageTemplate(value, field=f"messages.{f.name}")
+
+    def compiled(self) -> dict[str, MessageTemplate]:
+        """The templates that are set, compiled, by name."""
+        return {
+            f.name: MessageTemplate(getattr(self, f.name), field=f"messages.{f.name}")
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) is not None
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CancelSpec:
+    """How to ask the server to cancel: carried as data, sent by ``op.cancel()``.
+
+    ``url`` is a URL template over the template context (``{start.jobId}``,
+    ``{+start.name}``, ``{+status_url}``). Give ``json`` or ``form`` (not both) for a
+    body; credentials (a Bearer header, ArcGIS's ``token`` field) come from the
+    scheduler's credential providers, never from here.
+    """
+
+    url: str
+    method: str = "POST"
+    headers: Mapping[str, str] | None = None
+    json: Any = None
+    form: Mapping[str, str] | None = None
+    confirm_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        UrlTemplate(self.url, field="cancel.url")
+        _set(self, "method", _method(self.method, "cancel.method"))
+        _set(self, "headers", _headers(self.headers, "cancel.headers"))
+        _set(self, "form", None if self.form is None else _strings(self.form, "cancel.form"))
+        if self.json is not None and self.form is not None:
+            raise SpecError("give json or form, not both", field="cancel.form")
+        _number(self.confirm_timeout, "cancel.confirm_timeout")
+
+    @property
+    def url_template(self) -> UrlTemplate:
+        """The compiled URL template."""
+        return UrlTemplate(self.url, field="cancel.url")
+
+
+@dataclass(frozen=True, slots=True)
+class PresetRef:
+    """The preset a spec came from, for its declarative JSON form."""
+
+    name: str
+    params: Mapping[str, Any]
+
+
+_EXPRESSION_FIELDS: Final = ("done", "failed", "cancelled", "progress", "result", "error_message")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PollSpec:
+    """Everything lrpoll needs to know to poll one kind of operation.
+
+    Where the status lives: ``status_from`` names start-response headers to take the
+    status URL from, in order of preference (``("azure-asyncoperation",
+    "operation-location", "location")``); otherwise ``status_url``, a URL template
+    (``"/api/exports/{start.jobId}/status"``, ``"{+request_url}"``). Headers named in
+    ``status_url_updates`` on a poll response replace the status URL (a ``Location`` chain).
+
+    When to look: ``interval`` seconds, or a `Backoff`; a valid Retry-After (read from
+    ``retry_after_headers``; names ending in ``-ms`` count milliseconds) replaces the
+    computed delay, clamped to ``[min_interval, max_retry_after]``. ``max_duration``
+    (seconds) and ``max_attempts`` end polling with `PollTimeout`; ``first_poll_jitter``
+    spreads first polls of large batches over that many seconds.
+
+    What it means: JMESPath expressions over the status document (``view="document"``) or
+    over ``{"status": int, "headers": {lower-case: str}, "body": ...}``
+    (``view="response"``). Precedence: ``failed``, then ``cancelled``, then ``done``; none
+    of them true (or the fields missing) means still running. ``status_rules`` gives HTTP
+    codes a fixed meaning (``{404: "cancelled"}``) or lets the expressions decide
+    (``"evaluate"``).
+
+    Raises:
+        SpecError: at construction, naming the field (and position) at fault.
+    """
+
+    # where
+    status_url: str | None = None
+    status_from: tuple[str, ...] = ()
+    status_url_updates: tuple[str, ...] = ()
+    status_method: str = "GET"
+    status_headers: Mapping[str, str] | None = None
+    status_query: Mapping[str, str] | None = None
+    status_json: Any = None
+    status_form: Mapping[str, str] | None = None
+    # when
+    interval: float | None = None
+    backoff: Backoff | None = None
+    min_interval: float = 1.0
+    max_retry_after: float = 300.0
+    retry_after_headers: tuple[str, ...] = ("retry-after",)
+    max_duration: float | None = None
+    max_attempts: int | None = None
+    first_poll_jitter: float = 0.0
+    errors: ErrorBudget = field(default_factory=ErrorBudget)
+    # what it means
+    view: View = "document"
+    done: str | None = None
+    failed: str | None = None
+    cancelled: str | None = None
+    progress: str | None = None
+    result: str | None = None
+    error_message: str | None = None
+    status_rules: Mapping[int, StatusRule] | None = None
+    messages: Messages = field(default_factory=Messages)
+    cancel: CancelSpec | None = None
+    # provenance
+    name: str | None = None
+    preset: PresetRef | None = field(default=None, compare=False)
+
+    # compiled (not part of the data)
+    _expressions: Mapping[str, Expression] = field(init=False, repr=False, compare=False)
+    _status_template: UrlTemplate | None = field(init=False, repr=False, compare=False)
+    _cancel_template: UrlTemplate | None = field(init=False, repr=False, compare=False)
+    _messages: Mapping[str, MessageTemplate] = field(init=False, repr=False, compare=False)
+    _backoff: Backoff = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        exprs: dict[str, Expression] = {}
+        for name in _EXPRESSION_FIELDS:
+            text = getattr(self, name)
+            if text is not None:
+                exprs[name] = Expression(text, field=name)
+        _set(self, "_expressions", MappingProxyType(exprs))
+
+        _set(self, "status_from", self._header_names(self.status_from, "status_from"))
+        _set(
+            self,
+            "status_url_updates",
+            self._header_names(self.status_url_updates, "status_url_updates"),
+        )
+        _set(
+            self,
+            "retry_after_headers",
+            self._header_names(self.retry_after_headers, "retry_after_headers"),
+        )
+        if self.status_url is None and not self.status_from:
+            raise SpecError(
+                'say where the status lives: a status_url template ("{+request_url}" for '
+                "the request URL itself) or start-response headers in status_from",
+                field="status_url",
+            )
+        _set(
+            self,
+            "_status_template",
+            None if self.status_url is None else UrlTemplate(self.status_url, field="status_url"),
+        )
+        _set(self, "status_method", _method(self.status_method, "status_method"))
+        _set(self, "status_headers", _headers(self.status_headers, "status_headers"))
+        _set(self, "status_query", _strings(self.status_query, "status_query"))
+        _set(
+            self,
+            "status_form",
+            None if self.status_form is None else _strings(self.status_form, "status_form"),
+        )
+        if self.status_json is not None and self.status_form is not None:
+            raise SpecError("give status_json or status_form, not both", field="status_form")
+
+        if self.interval is not None and self.backoff is not None:
+            raise SpecError("give interval or backoff, not both", field="interval")
+        if self.backoff is not None and not isinstance(self.backoff, Backoff):
+            raise SpecError("must be a Backoff", field="backoff")
+        backoff = self.backoff or Backoff.fixed(
+            1.0 if self.interval is None else _number(self.interval, "interval")
+        )
+        _set(self, "_backoff", backoff)
+        _number(self.min_interval, "min_interval")
+        _number(self.max_retry_after, "max_retry_after")
+        if self.max_retry_after < self.min_interval:
+            raise SpecError("max_retry_after is below min_interval", field="max_retry_after")
+        _optional_number(self.max_duration, "max_duration")
+        if self.max_attempts is not None:
+            _whole(self.max_attempts, "max_attempts", low=1)
+        _number(self.first_poll_jitter, "first_poll_jitter")
+        if not isinstance(self.errors, ErrorBudget):
+            raise SpecError("must be an ErrorBudget", field="errors")
+
+        if self.view not in ("document", "response"):
+            raise SpecError(f"must be 'document' or 'response', not {self.view!r}", field="view")
+        rules: dict[int, StatusRule] = {}
+        for code, rule in (self.status_rules or {}).items():
+            if not _is_status_code(code):
+                raise SpecError(f"{code!r} is not an HTTP status code", field="status_rules")
+            if rule not in _STATUS_RULES:
+                raise SpecError(
+                    f"{rule!r} for {code} is not one of {', '.join(sorted(_STATUS_RULES))}",
+                    field="status_rules",
+                )
+            rules[code] = rule
+        _set(self, "status_rules", MappingProxyType(rules))
+        terminal_rule = any(r in ("succeeded", "failed", "cancelled") for r in rules.values())
+        if not (self.done or self.failed or self.cancelled or terminal_rule):
+            raise SpecError(
+                "nothing would ever end polling: give done, failed or cancelled "
+                "(or a status_rules entry with a terminal outcome)",
+                field="done",
+            )
+        if not isinstance(self.messages, Messages):
+            raise SpecError("must be a Messages", field="messages")
+        _set(self, "_messages", MappingProxyType(self.messages.compiled()))
+        if self.cancel is not None and not isinstance(self.cancel, CancelSpec):
+            raise SpecError("must be a CancelSpec", field="cancel")
+        _set(self, "_cancel_template", None if self.cancel is None else self.cancel.url_template)
+
+    @staticmethod
+    def _header_names(value: Any, name: str) -> tuple[str, ...]:
+        if isinstance(value, str) or not all(isinstance(v, str) and v for v in value):
+            raise SpecError("must be a sequence of header names", field=name)
+        return tuple(v.lower() for v in value)
+
+    # -- compiled views, used by the core and the runtime ------------------------------
+
+    @property
+    def effective_backoff(self) -> Backoff:
+        """The backoff in force (``interval`` read as a fixed backoff)."""
+        return self._backoff
+
+    def expression(self, name: str) -> Expression | None:
+        """The compiled expression for ``name`` (``"done"``, ``"progress"``, ...), if set."""
+        return self._expressions.get(name)
+
+    @property
+    def status_template(self) -> UrlTemplate | None:
+        """The compiled ``status_url`` template."""
+        return self._status_template
+
+    @property
+    def cancel_template(self) -> UrlTemplate | None:
+        """The compiled cancel URL template."""
+        return self._cancel_template
+
+    def message_template(self, kind: str) -> MessageTemplate | None:
+        """The compiled message template for ``kind`` (``"in_progress"``, ...), if set."""
+        return self._messages.get(kind)
+
+    def replace(self, **changes: Any) -> PollSpec:
+        """A copy with ``changes`` applied, validated again."""
+        return dataclasses.replace(self, **changes)
+
+    # -- declarative JSON form ---------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """The declarative JSON form (plain dicts, lists, strings and numbers)."""
+        full = _spec_to_json(self)
+        if self.preset is None:
+            return full
+        from ._registry import resolve_preset
+
+        base = _spec_to_json(resolve_preset(self.preset.name, self.preset.params))
+        overrides = {k: v for k, v in full.items() if base.get(k) != v}
+        out: dict[str, Any] = {"preset": self.preset.name, "params": dict(self.preset.params)}
+        if overrides:
+            out["overrides"] = overrides
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PollSpec:
+        """Build a spec from its declarative JSON form.
+
+        Raises:
+            SpecError: for unknown keys, wrong types or invalid values.
+        """
+        if not isinstance(data, Mapping):
+            raise SpecError("a spec's JSON form is an object", field="spec")
+        if "preset" in data:
+            from ._registry import resolve_preset
+
+            unknown = set(data) - {"preset", "params", "overrides"}
+            if unknown:
+                raise SpecError(f"unknown keys {sorted(unknown)}", field="spec")
+            params = data.get("params") or {}
+            if not isinstance(params, Mapping):
+                raise SpecError("params must be an object", field="params")
+            spec = resolve_preset(str(data["preset"]), params)
+            overrides = data.get("overrides") or {}
+            if overrides:
+                merged = {**_spec_to_json(spec), **overrides}
+                spec = dataclasses.replace(_spec_from_json(merged), preset=spec.preset)
+            return spec
+        return _spec_from_json(data)
+
+
+_NESTED: Final[dict[str, type]] = {
+    "backoff": Backoff,
+    "errors": ErrorBudget,
+    "messages": Messages,
+    "cancel": CancelSpec,
+}
+_TUPLES: Final = ("status_from", "status_url_updates", "retry_after_headers")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _spec_to_json(spec: PollSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(spec):
+        if f.name.startswith("_") or f.name == "preset" or not f.init:
+            continue
+        value = getattr(spec, f.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            value = {g.name: _plain(getattr(value, g.name)) for g in dataclasses.fields(value)}
+        out[f.name] = _plain(value)
+    return out
+
+
+def _spec_from_json(data: Mapping[str, Any]) -> PollSpec:
+    known = {f.name for f in dataclasses.fields(PollSpec) if f.init and f.name != "preset"}
+    unknown = set(data) - known
+    if unknown:
+        raise SpecError(f"unknown keys {sorted(unknown)}", field="spec")
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _NESTED and value is not None:
+            if not isinstance(value, Mapping):
+                raise SpecError("must be an object", field=key)
+            nested = _NESTED[key]
+            names = {g.name for g in dataclasses.fields(nested)}
+            extra = set(value) - names
+            if extra:
+                raise SpecError(f"unknown keys {sorted(extra)}", field=key)
+            try:
+                value = nested(**value)
+            except TypeError as exc:
+                raise SpecError(str(exc), field=key) from None
+        elif key in _TUPLES and value is not None:
+            if not isinstance(value, list | tuple):
+                raise SpecError("must be a list of header names", field=key)
+            value = tuple(value)
+        elif key == "status_rules" and value is not None:
+            if not isinstance(value, Mapping):
+                raise SpecError("must be an object", field=key)
+            try:
+                value = {int(k): v for k, v in value.items()}
+            except ValueError:
+                raise SpecError("keys must be HTTP status codes", field=key) from None
+        kwargs[key] = value
+    try:
+        return PollSpec(**kwargs)
+    except TypeError as exc:
+        raise SpecError(str(exc), field="spec") from None
