@@ -1,0 +1,20 @@
+"""Test doubles for lrpoll and for code built on it: fake long-running-operation servers.
+
+`FakeLROServer` serves a generic "export job" API on loopback inside the caller's event loop;
+`JobScript` says what each job does. The pytest fixture `fake_lro_server` lives in
+`lrpoll.testing.pytest_plugin` (enable it with `pytest_plugins = ["lrpoll.testing.pytest_plugin"]`).
+
+The lrpoll library never imports this package.
+"""
+
+from ._jobs import CancelMode, FakeJob, JobScript, JobState
+from ._server import FakeLROServer, RequestRecord
+
+__all__ = [
+    "CancelMode",
+    "FakeJob",
+    "FakeLROServer",
+    "JobScript",
+    "JobState",
+    "RequestRecord",
+]
