@@ -5,6 +5,7 @@ The public names live here; the modules behind them are private.
 
 from __future__ import annotations
 
+from ._auth import BasicAuth, BearerToken, Credential, FormField, Header, QueryParam
 from ._core import (
     Decision,
     Ended,
@@ -36,43 +37,58 @@ from ._exceptions import (
     UntrustedURL,
 )
 from ._expr import Expression, MessageTemplate, UrlTemplate
+from ._operation import Operation, OperationState, Update
 from ._registry import preset, preset_names, resolve_preset
 from ._retry_after import parse_retry_after
+from ._scheduler import Scheduler, SchedulerStatistics
 from ._spec import Backoff, CancelSpec, ErrorBudget, Messages, PollSpec, PresetRef
+from ._transport import Limits
 
 __all__ = [
     "AuthError",
     "Backoff",
+    "BasicAuth",
+    "BearerToken",
     "CancelSpec",
     "CheckpointError",
+    "Credential",
     "Decision",
     "Ended",
     "ErrorBudget",
     "Expression",
+    "FormField",
     "HTTPStatusError",
+    "Header",
+    "Limits",
     "LrpollError",
     "MalformedStatus",
     "MessageTemplate",
     "Messages",
     "Observation",
+    "Operation",
     "OperationCancelled",
     "OperationError",
     "OperationFailed",
     "OperationGone",
+    "OperationState",
     "PollSpec",
     "PollTimeout",
     "PollingStopped",
     "PresetRef",
+    "QueryParam",
     "RequestError",
     "ResponseTooLarge",
     "Retry",
     "Running",
+    "Scheduler",
+    "SchedulerStatistics",
     "SpecError",
     "Succeeded",
     "TemplateError",
     "TooManyRedirects",
     "TransportError",
     "UntrustedURL",
+    "Update",
     "UrlTemplate",
     "decide",
     "parse_retry_after",

@@ -48,6 +48,7 @@ from ._exceptions import (
     OperationFailed,
     OperationGone,
     PollTimeout,
+    RequestError,
 )
 from ._expr import is_truthy, json_snippet
 from ._retry_after import backoff_delay, clamp, parse_retry_after
@@ -67,6 +68,7 @@ __all__ = [
     "decide",
     "first_delay",
     "read_progress",
+    "start_error",
     "timed_out",
 ]
 
@@ -461,4 +463,27 @@ def _decide(
     message = _render(spec, "in_progress", base, obs, progress=progress)
     return Running(
         _clip_to_deadline(spec, delay, obs.elapsed), progress, message, new_url or None, warnings
+    )
+
+
+def start_error(
+    spec: PollSpec, obs: Observation, *, operation_id: str | None = None
+) -> LrpollError | None:
+    """The error a start answer raises, or None when polling may begin.
+
+    A start request is not retried (it is rarely idempotent): a transport fault, or a
+    status that is neither 2xx nor named in ``spec.status_rules``, is an error at once.
+    """
+    if obs.status is None:
+        return obs.fault or RequestError("start request failed", operation_id=operation_id)
+    code = obs.status
+    if 200 <= code < 300 or code in spec.status_rules:  # type: ignore[operator]
+        return None
+    cls = AuthError if code in (401, 403) else HTTPStatusError
+    return cls(
+        f"start request answered {code}" + (f": {obs.snippet}" if obs.snippet else ""),
+        status_code=code,
+        body_snippet=obs.snippet,
+        operation_id=operation_id,
+        status=obs.body,
     )
