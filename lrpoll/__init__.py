@@ -6,6 +6,7 @@ The public names live here; the modules behind them are private.
 from __future__ import annotations
 
 from ._auth import BasicAuth, BearerToken, Credential, FormField, Header, QueryParam
+from ._cancel import AbandonPolicy, CancelOutcome, CancelToken, OutcomeKind
 from ._core import (
     Decision,
     Ended,
@@ -41,15 +42,19 @@ from ._operation import Operation, OperationState, Update
 from ._registry import preset, preset_names, resolve_preset
 from ._retry_after import parse_retry_after
 from ._scheduler import Scheduler, SchedulerStatistics
-from ._spec import Backoff, CancelSpec, ErrorBudget, Messages, PollSpec, PresetRef
+from ._spec import Backoff, CancelResult, CancelSpec, ErrorBudget, Messages, PollSpec, PresetRef
 from ._transport import Limits
 
 __all__ = [
+    "AbandonPolicy",
     "AuthError",
     "Backoff",
     "BasicAuth",
     "BearerToken",
+    "CancelOutcome",
+    "CancelResult",
     "CancelSpec",
+    "CancelToken",
     "CheckpointError",
     "Credential",
     "Decision",
@@ -71,6 +76,7 @@ __all__ = [
     "OperationFailed",
     "OperationGone",
     "OperationState",
+    "OutcomeKind",
     "PollSpec",
     "PollTimeout",
     "PollingStopped",

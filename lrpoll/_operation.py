@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator, Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from ._checkpoint import dump
 from ._exceptions import LrpollError, PollingStopped
 
 if TYPE_CHECKING:
     from yarl import URL
 
+    from ._cancel import CancelOutcome
     from ._scheduler import Scheduler
     from ._spec import PollSpec
 
@@ -24,16 +26,18 @@ __all__ = ["Callback", "Operation", "OperationState", "Update"]
 OperationState = Literal[
     "pending",
     "running",
+    "cancelling",
+    "stopped",
     "succeeded",
     "failed",
     "cancelled",
     "timed_out",
     "gone",
     "error",
-    "stopped",
 ]
-"""Where an operation stands. ``stopped`` is client-side and resumable; the rest after
-``running`` are terminal."""
+"""Where an operation stands. ``running`` and ``cancelling`` (a cancel was accepted,
+confirmation pending) are polled; ``stopped`` is client-side and resumable; the rest are
+terminal."""
 
 TERMINAL: Final[frozenset[str]] = frozenset(
     {"succeeded", "failed", "cancelled", "timed_out", "gone", "error"}
@@ -166,8 +170,12 @@ class Operation:
 
     # -- waiting ----------------------------------------------------------------------
 
-    async def wait(self) -> Any:
+    async def wait(self, *, through_stops: bool = False) -> Any:
         """Wait for the end and return the result (the same as ``await op``).
+
+        Args:
+            through_stops: keep waiting while the operation is stopped (until it is
+                resumed and ends) instead of raising `PollingStopped`.
 
         Raises:
             OperationFailed: when the server reports failure.
@@ -176,18 +184,20 @@ class Operation:
             PollingStopped: when polling is stopped on the client side.
             TransportError: when the error budget is spent.
         """
-        if self._state in TERMINAL or self._state == "stopped":
-            return self.result()
-        if self._waiter is None or self._waiter.done():
-            self._waiter = asyncio.get_running_loop().create_future()
-        waiter = self._waiter
-        try:
-            # shield: one awaiter's cancellation must not cancel the shared future.
-            await asyncio.shield(waiter)
-        except asyncio.CancelledError:
-            self._scheduler._abandoned(self)
-            raise
-        return self.result()
+        while True:
+            if self._state in TERMINAL or (self._state == "stopped" and not through_stops):
+                return self.result()
+            if self._waiter is None or self._waiter.done():
+                self._waiter = asyncio.get_running_loop().create_future()
+            waiter = self._waiter
+            try:
+                # shield: one awaiter's cancellation must not cancel the shared future.
+                await asyncio.shield(waiter)
+            except asyncio.CancelledError:
+                # The caller's cancellation always propagates; the policy only decides
+                # what happens to the operation (stop, cancel on the server, detach).
+                await self._scheduler._abandoned(self)
+                raise
 
     def __await__(self) -> Generator[Any, None, Any]:
         return self.wait().__await__()
@@ -207,8 +217,9 @@ class Operation:
     async def updates(self) -> AsyncIterator[Update]:
         """Yield each change (state, progress, message, status) until a terminal state.
 
-        The last update carries the terminal (or stopped) state; iteration then ends
-        without raising: ``await op`` tells how it ended.
+        The last update carries the terminal (or ``stopped``) state; iteration then
+        ends without raising: ``await op`` tells how it ended. After a resume, call
+        `updates` again.
         """
         if self._state in TERMINAL or self._state == "stopped":
             yield self.snapshot()
@@ -238,10 +249,41 @@ class Operation:
     def resume(self) -> None:
         """Resume polling after `stop`, with the same URLs, spec and attempt count.
 
+        Time spent stopped does not count towards ``max_duration``: the deadline moves
+        by the length of the stop, and `elapsed` leaves it out.
+
         Raises:
             RuntimeError: when the operation has already finished.
         """
         self._scheduler._resume(self)
+
+    async def cancel(self) -> CancelOutcome:
+        """Ask the server to cancel, then poll until it confirms (or the confirm deadline).
+
+        The cancel request goes out at most once, however many tasks call this at
+        once: they all get the same outcome. A stopped operation is polled again to
+        confirm. Nothing is sent when the operation already ended (outcome
+        ``already_finished``; its result stays available) or when the cancel URL lies
+        off the trusted origins (outcome ``refused``).
+
+        Raises:
+            SpecError: when the spec has no `CancelSpec` (nothing is sent).
+
+        Warning:
+            Server cancel is best effort: read the outcome's ``kind``; ``unconfirmed``
+            means the server accepted but had not confirmed by ``confirm_timeout``.
+        """
+        return await self._scheduler._cancel(self)
+
+    def checkpoint(self, *, key: bytes | None = None) -> str:
+        """A versioned JSON checkpoint of the polling state, without credentials.
+
+        ``scheduler.resume(checkpoint)`` continues the operation, in this process or
+        another. With ``key``, the checkpoint carries an HMAC-SHA256 signature that
+        `Scheduler.resume` checks with the same key.
+        """
+
+        return dump(self, key=key)
 
     # -- internals ---------------------------------------------------------------------
 

@@ -16,13 +16,15 @@ import random
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import aiohttp
 import anyio
 from yarl import URL
 
 from . import _log
+from ._cancel import AbandonPolicy, CancelOutcome, CancelToken, classify_cancel
+from ._checkpoint import load, spec_of
 from ._core import (
     Ended,
     Observation,
@@ -34,7 +36,14 @@ from ._core import (
     start_error,
     timed_out,
 )
-from ._exceptions import LrpollError, TooManyRedirects, UntrustedURL
+from ._exceptions import (
+    LrpollError,
+    OperationCancelled,
+    SpecError,
+    TemplateError,
+    TooManyRedirects,
+    UntrustedURL,
+)
 from ._operation import TERMINAL, Callback, Operation, OperationState, Update
 from ._transport import Answer, Limits, Transport
 from ._urls import Origin, TrustPolicy, origin_of, redact_url, resolve
@@ -50,6 +59,22 @@ if TYPE_CHECKING:
     from ._spec import PollSpec
 
 __all__ = ["Scheduler", "SchedulerStatistics"]
+
+_POLLED: Final = frozenset({"running", "cancelling"})
+
+
+def _unsettled(op: Operation) -> bool:
+    return not op.done and op.state != "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class _CancelSent:
+    """What the one cancel request of an operation got back."""
+
+    result: str
+    message: str | None
+    http_status: int | None
+    sent: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +124,12 @@ class Scheduler:
         retry_rate: retries per second a failing host gets (token bucket).
         retry_burst: retries a failing host gets at once.
         seed: seeds the jitter, for reproducible schedules.
+        abandon: what happens to an operation whose awaiting task is cancelled
+            (``"stop"``, ``"cancel"`` or ``"detach"``; per operation in `start`/`watch`).
+        abandon_timeout: seconds the ``"cancel"`` abandon policy may take (shielded).
+        shutdown: what leaving ``async with`` does to running operations: ``"stop"``
+            them (default), or ``"cancel"`` them on the server first.
+        shutdown_timeout: seconds the ``"cancel"`` shutdown may take.
 
     Note:
         Credentials never go in the session's default headers: aiohttp would send them
@@ -120,6 +151,10 @@ class Scheduler:
         retry_rate: float = 5.0,
         retry_burst: float = 20.0,
         seed: int | None = None,
+        abandon: AbandonPolicy = "stop",
+        abandon_timeout: float = 5.0,
+        shutdown: Literal["stop", "cancel"] = "stop",
+        shutdown_timeout: float = 10.0,
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be at least 1")
@@ -160,6 +195,10 @@ class Scheduler:
         self._retry_rate = retry_rate
         self._retry_burst = retry_burst
         self._rng = random.Random(seed)
+        self._abandon: AbandonPolicy = abandon
+        self._abandon_timeout = abandon_timeout
+        self._shutdown = shutdown
+        self._shutdown_timeout = shutdown_timeout
         self._heap: list[tuple[float, int, Operation]] = []
         self._seq = itertools.count(1)
         self._ids = itertools.count(1)
@@ -203,8 +242,15 @@ class Scheduler:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
+        live = {e[2] for e in self._heap if e[2]._seq == e[1]} | self._in_flight
+        if self._shutdown == "cancel" and live:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._shutdown_timeout):
+                async with anyio.create_task_group() as tg:
+                    for op in live:
+                        if op.spec.cancel is not None and not op.done:
+                            tg.start_soon(self._cancel, op)
         self._closing = True
-        for op in [entry[2] for entry in self._heap] + list(self._in_flight):
+        for op in list(live) + [entry[2] for entry in self._heap]:
             self._stop(op)
         self._heap.clear()
         if self._timer is not None:
@@ -213,7 +259,10 @@ class Scheduler:
         assert self._tg is not None
         self._tg.cancel_scope.cancel()
         try:
-            return await self._tg.__aexit__(exc_type, exc, tb)
+            # Workers never raise, so the task group has nothing to add: passing the
+            # body's exception in would wrap it in an ExceptionGroup.
+            await self._tg.__aexit__(None, None, None)
+            return None
         finally:
             self._tg = None
             if self._transport is not None:
@@ -249,6 +298,8 @@ class Scheduler:
         on_status: Callback | None = None,
         on_done: Callback | None = None,
         on_timeout: Callback | None = None,
+        token: CancelToken | None = None,
+        abandon: AbandonPolicy | None = None,
     ) -> Operation:
         """Send the start request and begin polling the operation it starts.
 
@@ -291,6 +342,7 @@ class Scheduler:
         op = Operation(self, spec, op_id, status_url, now, base)
         self._hooks(op, on_progress, on_status, on_done, on_timeout)
         self._counters.states["pending"] += 1
+        self._attach(op, token, abandon)
         if isinstance(decision, Succeeded | Ended):
             op.status = answer.body
             self._apply(op, decision, now, answer.body)
@@ -299,6 +351,8 @@ class Scheduler:
         self._warn(op, warnings)
         self._set_state(op, "running")
         self._push(op, now + delay)
+        if token is not None:
+            token._register(op)
         return op
 
     def watch(
@@ -311,6 +365,8 @@ class Scheduler:
         on_status: Callback | None = None,
         on_done: Callback | None = None,
         on_timeout: Callback | None = None,
+        token: CancelToken | None = None,
+        abandon: AbandonPolicy | None = None,
     ) -> Operation:
         """Attach to an operation that already exists, by its status URL; polls at once.
 
@@ -323,9 +379,76 @@ class Scheduler:
         op = Operation(self, spec, operation_id or f"op-{next(self._ids)}", url, now)
         self._hooks(op, on_progress, on_status, on_done, on_timeout)
         self._counters.states["pending"] += 1
+        self._attach(op, None, abandon)
         self._set_state(op, "running")
         jitter = spec.first_poll_jitter * self._rng.random() if spec.first_poll_jitter else 0.0
         self._push(op, now + jitter)
+        if token is not None:
+            self._attach(op, token, abandon)
+            token._register(op)
+        return op
+
+    def resume(
+        self,
+        checkpoint: str | bytes,
+        *,
+        spec: PollSpec | None = None,
+        key: bytes | None = None,
+        token: CancelToken | None = None,
+        abandon: AbandonPolicy | None = None,
+        on_progress: Callback | None = None,
+        on_status: Callback | None = None,
+        on_done: Callback | None = None,
+        on_timeout: Callback | None = None,
+    ) -> Operation:
+        """Continue an operation from `Operation.checkpoint`, in this process or another.
+
+        The checkpoint's spec is used unless ``spec`` overrides it; credentials come from
+        this scheduler, by origin. Attempts, errors, progress and the time left carry
+        over (the time between saving and resuming does not count towards
+        ``max_duration``). First polls of many resumed operations spread over one
+        interval. A checkpoint saved while stopped resumes stopped; one saved while
+        cancelling goes on confirming without sending the cancel again.
+
+        Raises:
+            CheckpointError: for a bad version, shape, size or signature.
+            UntrustedURL: when its status URL lies off the allowed origins.
+        """
+        doc = load(checkpoint, key=key)
+        spec = spec or spec_of(doc)
+        url = URL(doc["status_url"], encoded=True)
+        self.transport.check(url)
+        now = self.time()
+        base = {
+            "start": doc.get("start"),
+            "start_headers": dict(doc["start_headers"]),
+            "request_url": doc["request_url"],
+            "operation": doc["id"],
+        }
+        op = Operation(self, spec, doc["id"], url, now - doc["elapsed"], base)
+        op.attempts, op.errors = doc["attempts"], doc["errors"]
+        op.progress, op.status = doc["progress"], doc.get("last")
+        self._hooks(op, on_progress, on_status, on_done, on_timeout)
+        self._counters.states["pending"] += 1
+        self._attach(op, token, abandon)
+        if doc["cancel_sent"]:
+            sent = asyncio.get_running_loop().create_future()
+            accepted = doc["state"] == "cancelling"
+            sent.set_result(
+                _CancelSent(
+                    "accepted" if accepted else "refused", "sent before the checkpoint", None, True
+                )
+            )
+            op._extras()["cancel_request"] = sent
+        if doc["state"] == "stopped":
+            self._set_state(op, "stopped")
+            op._extras()["stopped_at"] = now
+        else:
+            self._set_state(op, doc["state"])
+            spread = spec.effective_backoff.delay * self._rng.random()
+            self._push(op, now + spread)
+        if token is not None:
+            token._register(op)
         return op
 
     async def as_completed(self, ops: Iterable[Operation]) -> AsyncIterator[Operation]:
@@ -471,20 +594,20 @@ class Scheduler:
         except (UntrustedURL, TooManyRedirects) as exc:
             self._in_flight.discard(op)
             self._counters.in_flight -= 1
-            if op._state == "running":
+            if op._state in _POLLED:
                 exc.operation_id = op.id
                 self._finish(op, "error", error=exc)
             return
         except Exception as exc:  # noqa: BLE001 (a bug here must not kill the worker pool)
             self._in_flight.discard(op)
             self._counters.in_flight -= 1
-            if op._state == "running":
+            if op._state in _POLLED:
                 error = LrpollError(f"internal error while polling: {exc!r}", operation_id=op.id)
                 self._finish(op, "error", error=error)
             return
         self._in_flight.discard(op)
         self._counters.in_flight -= 1
-        if op._state != "running" or op._seq:
+        if op._state not in _POLLED or op._seq:
             return  # stopped (or polled by poll_once) while in flight: ignore this answer
         now = self.time()
         op.attempts += 1
@@ -543,7 +666,7 @@ class Scheduler:
                     exc.operation_id = op.id
                     self._finish(op, "error", error=exc)
                     return
-            if op._state == "running":
+            if op._state in _POLLED:
                 self._push(op, now + decision.delay)
         elif isinstance(decision, Retry):
             op.errors += 1
@@ -559,10 +682,17 @@ class Scheduler:
         else:
             if decision.state != "error" or body is not None:
                 op.status = body if body is not None else op.status
-            decision.error.operation_id = op.id
-            if decision.error.status is None:
-                decision.error.status = op.status
-            self._finish(op, decision.state, error=decision.error, message=decision.message)
+            error, state = decision.error, decision.state
+            if state == "gone" and op._state == "cancelling":
+                # 404/410 right after an accepted cancel is the server confirming it.
+                error = OperationCancelled(
+                    "cancelled: the status URL answered 404/410 after the cancel was accepted"
+                )
+                state = "cancelled"
+            error.operation_id = op.id
+            if error.status is None:
+                error.status = op.status
+            self._finish(op, state, error=error, message=decision.message)
 
     def _pace_retry(
         self, op: Operation, decision: Retry, now: float, answer: Answer | None
@@ -641,6 +771,9 @@ class Scheduler:
             )
         extra = op._extra
         if extra is not None:
+            token = extra.get("token")
+            if token is not None:
+                token._unregister(op)
             hooks = extra.get("hooks") or {}
             if state == "timed_out" and "on_timeout" in hooks:
                 self._call(op, hooks["on_timeout"])
@@ -666,6 +799,8 @@ class Scheduler:
             return
         op._seq = 0
         self._set_state(op, "stopped")
+        if self._loop is not None:
+            op._extras()["stopped_at"] = self._loop.time()
         if _log.info_enabled():
             self._logger(op).info("polling stopped")
         self._resolve(op)
@@ -677,13 +812,136 @@ class Scheduler:
             return
         if self._closing or self._tg is None:
             raise RuntimeError("the scheduler is closed")
+        now = self.time()
+        stopped_at = op._extras().pop("stopped_at", now)
+        op._started += now - stopped_at  # time stopped does not count towards max_duration
         self._set_state(op, "running")
-        self._push(op, self.time())
+        self._push(op, now)
 
-    def _abandoned(self, op: Operation) -> None:
-        """The task awaiting ``op`` was cancelled: the default policy stops polling."""
-        if not op.done:
+    def _attach(
+        self, op: Operation, token: CancelToken | None, abandon: AbandonPolicy | None
+    ) -> None:
+        if token is not None:
+            op._extras()["token"] = token
+        if abandon is not None and abandon != self._abandon:
+            op._extras()["abandon"] = abandon
+
+    async def _abandoned(self, op: Operation) -> None:
+        """The task awaiting ``op`` was cancelled: apply the operation's abandon policy."""
+        if op.done or op._state == "stopped":
+            return
+        policy = (op._extra or {}).get("abandon", self._abandon)
+        if policy == "detach":
+            return
+        if policy == "cancel" and op.spec.cancel is not None and not self._closing:
+            # Shielded, so the caller's cancellation does not cut the request short, and
+            # bounded, so abandoning never hangs the caller.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._abandon_timeout):
+                await self._cancel(op)
+            return
+        self._stop(op)
+
+    def _cancel_soon(self, op: Operation) -> None:
+        """Cancel ``op`` in the background (a token's timeout); stop it if it has no cancel."""
+        if op.spec.cancel is None or self._tg is None or self._closing:
             self._stop(op)
+            return
+        self._tg.start_soon(self._cancel, op)
+
+    async def _cancel(self, op: Operation) -> CancelOutcome:
+        cancel = op.spec.cancel
+        if cancel is None:
+            raise SpecError("this operation's spec has no cancel request", field="cancel")
+        extra = op._extras()
+        request: asyncio.Future[_CancelSent] | None = extra.get("cancel_request")
+        if request is None:
+            if op.done:
+                return CancelOutcome(
+                    "already_finished", op.id, op._state, message="the operation had already ended"
+                )
+            request = extra["cancel_request"] = asyncio.get_running_loop().create_future()
+            try:
+                sent = await self._send_cancel(op)
+            except BaseException:
+                request.set_result(
+                    _CancelSent("refused", "cancel request interrupted", None, False)
+                )
+                raise
+            request.set_result(sent)
+        else:
+            sent = await asyncio.shield(request)
+        if sent.result == "accepted" and not op.done:
+            with anyio.move_on_after(cancel.confirm_timeout):
+                while _unsettled(op):
+                    if op._waiter is None or op._waiter.done():
+                        op._waiter = asyncio.get_running_loop().create_future()
+                    await asyncio.shield(op._waiter)
+        kind: str
+        if op.done:
+            if op._state == "cancelled":
+                kind = "cancelled"
+            elif sent.result == "accepted":
+                kind = "finished_anyway"
+            else:
+                kind = (
+                    "already_finished"
+                    if sent.result in ("already_finished", "accepted")
+                    else (sent.result)
+                )
+        elif sent.result == "accepted":
+            kind = "unconfirmed"
+            if op._state == "cancelling":
+                self._set_state(op, "running")
+        else:
+            kind = sent.result
+        outcome = CancelOutcome(
+            kind,  # type: ignore[arg-type]
+            op.id,
+            op._state,
+            http_status=sent.http_status,
+            message=sent.message,
+            sent=sent.sent,
+        )
+        if _log.info_enabled():
+            self._logger(op).info("cancel outcome", kind=kind, http_status=sent.http_status)
+        return outcome
+
+    async def _send_cancel(self, op: Operation) -> _CancelSent:
+        cancel = op.spec.cancel
+        assert cancel is not None
+        assert op.spec.cancel_template is not None
+        ctx = op._context()
+        try:
+            url = resolve(URL(ctx["request_url"], encoded=True), op.spec.cancel_template.fill(ctx))
+            self.transport.check(url)
+        except (TemplateError, UntrustedURL) as exc:
+            return _CancelSent("refused", f"cancel not sent: {exc}", None, False)
+        try:
+            answer = await self.transport.request(
+                cancel.method,
+                url,
+                headers=cancel.headers,
+                json_body=cancel.json,
+                form=cancel.form,
+            )
+        except (UntrustedURL, TooManyRedirects) as exc:
+            return _CancelSent("refused", f"cancel not sent: {exc}", None, False)
+        if answer.status is None:
+            fault = answer.fault.message if answer.fault is not None else "no answer"
+            return _CancelSent("refused", fault, None, True)
+        result, message = classify_cancel(cancel, answer.status, answer.headers, answer.body)
+        if op.done:
+            return _CancelSent(result, message, answer.status, True)
+        if result == "accepted":
+            if op._state == "stopped":
+                self._resume(op)
+            self._set_state(op, "cancelling")
+            if _log.info_enabled():
+                self._logger(op).info("cancel accepted", http_status=answer.status)
+        elif result in ("already_finished", "not_found") and op._state in _POLLED:
+            # Look now: the final state (and any result) is one poll away.
+            self._push(op, self.time())
+        return _CancelSent(result, message, answer.status, True)
 
     # -- hooks, logging ---------------------------------------------------------------------
 

@@ -1,0 +1,165 @@
+"""Versioned JSON checkpoints of an operation's polling state. Never pickle.
+
+A checkpoint holds what another process needs to continue polling: the URLs in use, the
+spec in its declarative JSON form, the counters, the time left, the last status (when
+small) and the cancel state. It holds no credentials: the resuming scheduler supplies
+them, by origin. Start-response headers are kept only where they are not credentials.
+An optional HMAC-SHA256 signature, keyed by the caller, detects tampering.
+
+Format (version 1)::
+
+    {"v": 1, "kind": "lrpoll.checkpoint", "id": str, "spec": {...},
+     "status_url": str, "request_url": str, "state": "running"|"stopped"|"cancelling",
+     "attempts": int, "errors": int, "elapsed": float, "progress": float|null,
+     "start": any, "start_headers": {str: str}, "last": any, "cancel_sent": bool,
+     "saved_at": float, "sig"?: hex}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from ._exceptions import CheckpointError, SpecError
+from ._spec import PollSpec
+
+if TYPE_CHECKING:
+    from ._operation import Operation
+
+__all__ = ["MAX_SIZE", "VERSION", "dump", "load"]
+
+VERSION: Final = 1
+MAX_SIZE: Final = 256 * 1024
+_LAST_MAX: Final = 16 * 1024
+_KIND: Final = "lrpoll.checkpoint"
+# Start-response headers worth keeping for templates; anything else (cookies, auth) is dropped.
+_KEPT_HEADERS: Final = frozenset(
+    {
+        "location",
+        "operation-location",
+        "azure-asyncoperation",
+        "content-location",
+        "retry-after",
+        "odata-entityid",
+        "preference-applied",
+    }
+)
+_FIELDS: Final[dict[str, tuple[type, ...]]] = {
+    "v": (int,),
+    "kind": (str,),
+    "id": (str,),
+    "spec": (dict,),
+    "status_url": (str,),
+    "request_url": (str,),
+    "state": (str,),
+    "attempts": (int,),
+    "errors": (int,),
+    "elapsed": (int, float),
+    "progress": (int, float, type(None)),
+    "start_headers": (dict,),
+    "cancel_sent": (bool,),
+    "saved_at": (int, float),
+}
+
+
+def _canonical(doc: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in doc.items() if k != "sig"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _small(value: Any) -> Any:
+    try:
+        text = json.dumps(value, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+    return value if len(text) <= _LAST_MAX else None
+
+
+def dump(op: Operation, *, key: bytes | None = None) -> str:
+    """The checkpoint of ``op`` as a JSON string (signed when ``key`` is given).
+
+    Raises:
+        CheckpointError: when the operation has already ended.
+    """
+    if op.done:
+        raise CheckpointError(f"operation {op.id} already ended ({op.state})", operation_id=op.id)
+    base = op._base or {}
+    headers = base.get("start_headers") or {}
+    doc: dict[str, Any] = {
+        "v": VERSION,
+        "kind": _KIND,
+        "id": op.id,
+        "spec": op.spec.to_json(),
+        "status_url": str(op._url),
+        "request_url": base.get("request_url", str(op._url)),
+        "state": op.state if op.state in ("stopped", "cancelling") else "running",
+        "attempts": op.attempts,
+        "errors": op.errors,
+        "elapsed": op.elapsed,
+        "progress": op.progress,
+        "start": _small(base.get("start")),
+        "start_headers": {k: v for k, v in headers.items() if k in _KEPT_HEADERS},
+        "last": _small(op.status),
+        "cancel_sent": bool(op._extra and "cancel_request" in op._extra),
+        "saved_at": time.time(),
+    }
+    if key is not None:
+        doc["sig"] = hmac.new(key, _canonical(doc), hashlib.sha256).hexdigest()
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=True)
+
+
+def load(token: str | bytes, *, key: bytes | None = None) -> dict[str, Any]:
+    """Parse and check a checkpoint; the validated document.
+
+    Raises:
+        CheckpointError: for a size over the cap, bad JSON, an unknown version or kind,
+            wrong field types, a missing or wrong signature (when ``key`` is given), or a
+            signature without a key.
+    """
+    if isinstance(token, bytes):
+        token = token.decode("utf-8", "replace")
+    if not isinstance(token, str):
+        raise CheckpointError(f"a checkpoint is a JSON string, not {type(token).__name__}")
+    if len(token) > MAX_SIZE:
+        raise CheckpointError(f"checkpoint is {len(token)} bytes, over the {MAX_SIZE}-byte cap")
+    try:
+        doc = json.loads(token)
+    except (ValueError, RecursionError):
+        raise CheckpointError("checkpoint is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise CheckpointError("checkpoint is not a JSON object")
+    if doc.get("v") != VERSION or isinstance(doc.get("v"), bool):
+        raise CheckpointError(f"unknown checkpoint version {doc.get('v')!r} (this lrpoll reads 1)")
+    if doc.get("kind") != _KIND:
+        raise CheckpointError(f"not an lrpoll checkpoint (kind {doc.get('kind')!r})")
+    for name, types in _FIELDS.items():
+        value = doc.get(name)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise CheckpointError(f"checkpoint field {name!r} has the wrong type")
+    if doc["state"] not in ("running", "stopped", "cancelling"):
+        raise CheckpointError(f"checkpoint state {doc['state']!r} is not resumable")
+    if doc["attempts"] < 0 or doc["errors"] < 0 or doc["elapsed"] < 0:
+        raise CheckpointError("checkpoint counters are negative")
+    sig = doc.get("sig")
+    if key is not None:
+        expected = hmac.new(key, _canonical(doc), hashlib.sha256).hexdigest()
+        if not isinstance(sig, str) or not hmac.compare_digest(sig, expected):
+            raise CheckpointError("checkpoint signature does not match")
+    elif sig is not None:
+        raise CheckpointError("checkpoint is signed: pass the key to check it")
+    return doc
+
+
+def spec_of(doc: dict[str, Any]) -> PollSpec:
+    """The spec stored in a loaded checkpoint.
+
+    Raises:
+        CheckpointError: when the stored spec is not valid.
+    """
+    try:
+        return PollSpec.from_json(doc["spec"])
+    except SpecError as exc:
+        raise CheckpointError(f"checkpoint spec is invalid: {exc}") from None
