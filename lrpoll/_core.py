@@ -9,8 +9,9 @@ How an answer is classified (first matching row wins):
 | observation                                   | class                                   |
 |-----------------------------------------------|-----------------------------------------|
 | transport fault (connect, timeout, reset, cap) | transient                               |
+| body not parseable where its rule reads it:    | transient                               |
+| ``evaluate`` (a 2xx's default) or an outcome   |                                         |
 | status code named in ``spec.status_rules``     | that rule (``evaluate`` → expressions)  |
-| body not parseable                             | transient                               |
 | 2xx                                            | expressions                             |
 | 408, 429, 5xx                                  | transient                               |
 | 401, 403                                       | `AuthError`                             |

@@ -149,7 +149,8 @@ class Expression:
         except jmespath.exceptions.ParseError as exc:
             what = (
                 "unexpected end of expression"
-                if exc.token_type == "eof"
+                # jmespath upper-cases token types, and IncompleteExpressionError sets None.
+                if exc.token_type in (None, "EOF")
                 else f"unexpected {exc.token_value!r}"
             )
             raise SpecError(
@@ -189,7 +190,13 @@ class Expression:
         """
         try:
             return self._search(doc)
-        except (jmespath.exceptions.JMESPathError, TypeError, ValueError, RecursionError):
+        except (
+            jmespath.exceptions.JMESPathError,
+            TypeError,
+            ValueError,
+            OverflowError,  # ceil(inf), percent(10**400, 1), avg of huge ints
+            RecursionError,
+        ):
             return None
 
     def __repr__(self) -> str:
@@ -367,6 +374,9 @@ class UrlTemplate:
             if _CONTROL.search(text):
                 raise TemplateError(f"URL placeholder {{{name}}} yields a control character")
             if not part.reserved:
+                if text in (".", ".."):
+                    # quote() keeps dots: "/a/{x}/b" with ".." would resolve to "/b".
+                    raise TemplateError(f"URL placeholder {{{name}}} yields a '.' or '..' segment")
                 out.append(quote(text, safe=""))
                 continue
             if text.startswith("//") or _SCHEME.match(text) or any(c in text for c in "?#\\"):
@@ -377,7 +387,16 @@ class UrlTemplate:
             if any(seg in (".", "..") for seg in segments):
                 raise TemplateError(f"URL placeholder {{+{name}}} yields a '.' or '..' segment")
             out.append("/".join(quote(seg, safe=_PCHAR_SAFE) for seg in segments))
-        return "".join(out)
+        url = "".join(out)
+        # "/{x}/s" with "" gives "//s", "/{+x}" with "/evil.example" "//evil.example", and
+        # "a{+x}" with "1:b" "a1:b": a scheme or authority the template's own text lacks.
+        if (url.startswith("//") or _SCHEME.match(url)) and not (
+            self.source.startswith("//") or _SCHEME.match(self.source)
+        ):
+            raise TemplateError(
+                f"URL template {self.source!r} yields a scheme or '//authority' it does not name"
+            )
+        return url
 
     def __repr__(self) -> str:
         return f"UrlTemplate({self.source!r})"

@@ -115,7 +115,8 @@ def backoff_delay(backoff: Backoff, polls: int, rand: float) -> float:
         delay = backoff.delay + backoff.step * k
     else:
         try:
-            delay = backoff.delay * backoff.factor**k
+            # float(): an int factor (JSON's 2) would build a huge int, not overflow.
+            delay = backoff.delay * float(backoff.factor) ** k
         except OverflowError:
             delay = backoff.max_delay
     delay = min(delay, backoff.max_delay)

@@ -12,13 +12,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal, TypeGuard, get_args
 
 from ._exceptions import SpecError
 from ._expr import Expression, MessageTemplate, UrlTemplate
 
 __all__ = [
     "Backoff",
+    "CancelResult",
     "CancelSpec",
     "ErrorBudget",
     "Messages",
@@ -35,7 +36,12 @@ StatusRule = Literal["evaluate", "running", "succeeded", "failed", "cancelled", 
 
 BackoffKind = Literal["fixed", "linear", "exponential"]
 
+CancelResult = Literal["accepted", "already_finished", "not_found", "not_supported", "refused"]
+"""What the answer to a cancel request means, before confirmation by polling."""
+
 _STATUS_RULES: Final = frozenset(get_args(StatusRule))
+_CANCEL_RESULTS: Final = frozenset(get_args(CancelResult))
+_CANCEL_EXPRESSIONS: Final = ("not_supported", "already_finished", "refused", "accepted", "message")
 _METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
 _SECRET_HEADERS: Final = frozenset(
     {
@@ -68,7 +74,7 @@ def _is_str(value: object) -> bool:
     return isinstance(value, str)
 
 
-def _is_status_code(value: object) -> bool:
+def _is_status_code(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599
 
 
@@ -240,6 +246,15 @@ class CancelSpec:
     ``{+start.name}``, ``{+status_url}``). Give ``json`` or ``form`` (not both) for a
     body; credentials (a Bearer header, ArcGIS's ``token`` field) come from the
     scheduler's credential providers, never from here.
+
+    What the answer means is data too. By default 2xx is ``accepted``; 400, 409 and
+    412 ``already_finished``; 404 and 410 ``not_found``; 405 and 501
+    ``not_supported``; anything else ``refused``. ``statuses`` overrides codes; the
+    expressions ``not_supported``, ``already_finished``, ``refused`` and ``accepted``
+    (JMESPath over ``{"status", "headers", "body"}`` of the answer, first true wins)
+    override both, for servers that answer 200 with an error body. ``message`` picks
+    the server's words. After ``accepted``, ``op.cancel()`` keeps polling up to
+    ``confirm_timeout`` seconds for the server to confirm.
     """
 
     url: str
@@ -248,6 +263,12 @@ class CancelSpec:
     json: Any = None
     form: Mapping[str, str] | None = None
     confirm_timeout: float = 60.0
+    statuses: Mapping[int, CancelResult] | None = None
+    accepted: str | None = None
+    already_finished: str | None = None
+    not_supported: str | None = None
+    refused: str | None = None
+    message: str | None = None
 
     def __post_init__(self) -> None:
         UrlTemplate(self.url, field="cancel.url")
@@ -257,6 +278,28 @@ class CancelSpec:
         if self.json is not None and self.form is not None:
             raise SpecError("give json or form, not both", field="cancel.form")
         _number(self.confirm_timeout, "cancel.confirm_timeout")
+        statuses: dict[int, CancelResult] = {}
+        for code, result in (self.statuses or {}).items():
+            raw: object = code  # JSON gives string keys
+            number = int(raw) if isinstance(raw, str) and raw.isdigit() else raw
+            if not _is_status_code(number):
+                raise SpecError(f"{code!r} is not an HTTP status code", field="cancel.statuses")
+            if result not in _CANCEL_RESULTS:
+                raise SpecError(
+                    f"{result!r} for {code} is not one of {', '.join(sorted(_CANCEL_RESULTS))}",
+                    field="cancel.statuses",
+                )
+            statuses[number] = result
+        _set(self, "statuses", MappingProxyType(statuses))
+        for name in _CANCEL_EXPRESSIONS:
+            text = getattr(self, name)
+            if text is not None:
+                Expression(text, field=f"cancel.{name}")
+
+    def expression(self, name: str) -> Expression | None:
+        """The compiled outcome expression ``name`` (``"accepted"``, ...), if set."""
+        text = getattr(self, name)
+        return None if text is None else Expression(text, field=f"cancel.{name}")
 
     @property
     def url_template(self) -> UrlTemplate:
@@ -409,7 +452,7 @@ class PollSpec:
         for code, rule in (self.status_rules or {}).items():
             if not _is_status_code(code):
                 raise SpecError(f"{code!r} is not an HTTP status code", field="status_rules")
-            if rule not in _STATUS_RULES:
+            if not isinstance(rule, str) or rule not in _STATUS_RULES:
                 raise SpecError(
                     f"{rule!r} for {code} is not one of {', '.join(sorted(_STATUS_RULES))}",
                     field="status_rules",
