@@ -292,6 +292,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 # Sub-delimiters and ":@" stay literal inside a segment of a {+expr} value (RFC 3986 pchar).
 _PCHAR_SAFE: Final = "!$&'()*+,;=:@"
+_ABSOLUTE_HTTP: Final = re.compile(r"https?://[^/?#\s]+", re.I)
 
 
 def _scalar_text(value: Any, name: str, *, what: str) -> str:
@@ -313,8 +314,9 @@ class UrlTemplate:
     ``{expr}`` is quoted with nothing safe, so ``../../admin?x=1#`` stays data inside its
     segment and ``%2F`` becomes ``%252F``. ``{+expr}`` (RFC 6570's reserved form) keeps
     ``/`` for names such as ``projects/p/operations/x`` and refuses ``.``/``..`` segments,
-    ``?``, ``#``, ``\\``, a scheme or an authority. A template that is only
-    ``{+request_url}`` or ``{+status_url}`` yields that absolute URL.
+    ``?``, ``#``, a backslash, a scheme or an authority. A template that is only one
+    ``{+expr}`` (``{+request_url}``, ``{+status_url}``, ``{+start_headers.location}``)
+    yields an absolute http(s) URL as it is (its origin is checked before use).
 
     The result is a pre-encoded URL reference (absolute or relative): the runtime resolves
     it against the request URL and checks its origin before anything is sent.
@@ -331,11 +333,11 @@ class UrlTemplate:
             raise SpecError(
                 "control character in URL template", field=field, position=control.start()
             )
-        self._passthrough: str | None = None
+        self._passthrough: Expression | None = None
         if len(self._parts) == 1 and isinstance(self._parts[0], _Placeholder):
             ph = self._parts[0]
-            if ph.reserved and ph.expression.source in ("request_url", "status_url"):
-                self._passthrough = ph.expression.source
+            if ph.reserved:
+                self._passthrough = ph.expression
         for part in self._parts:
             if isinstance(part, _Placeholder):
                 root = re.match(r"[A-Za-z_][A-Za-z0-9_]*", part.expression.source)
@@ -360,10 +362,12 @@ class UrlTemplate:
                 character, or (``{+expr}``) a refused multi-segment value.
         """
         if self._passthrough is not None:
-            value = context.get(self._passthrough)
-            if not isinstance(value, str) or not value:
-                raise TemplateError(f"URL placeholder {{+{self._passthrough}}} is not known yet")
-            return value
+            value = self._passthrough.search(context)
+            if isinstance(value, str) and _ABSOLUTE_HTTP.match(value):
+                if _CONTROL.search(value):
+                    name = self._passthrough.source
+                    raise TemplateError(f"URL placeholder {{+{name}}} yields a control character")
+                return value
         out: list[str] = []
         for part in self._parts:
             if isinstance(part, str):

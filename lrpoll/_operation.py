@@ -282,7 +282,6 @@ class Operation:
         another. With ``key``, the checkpoint carries an HMAC-SHA256 signature that
         `Scheduler.resume` checks with the same key.
         """
-
         return dump(self, key=key)
 
     # -- internals ---------------------------------------------------------------------

@@ -17,9 +17,47 @@ from ._exceptions import SpecError
 if TYPE_CHECKING:
     from ._spec import PollSpec
 
-__all__ = ["preset", "preset_names", "resolve_preset"]
+__all__ = ["decoder", "decoder_names", "get_decoder", "preset", "preset_names", "resolve_preset"]
 
 _PRESETS: dict[str, Callable[..., PollSpec]] = {}
+
+Decoder = Callable[[str, Mapping[str, str]], Any]
+"""A body decoder: (body text, lower-cased headers) → the status document."""
+
+_DECODERS: dict[str, Decoder] = {}
+
+
+def decoder(name: str) -> Callable[[Decoder], Decoder]:
+    """Register a status-body decoder under ``name`` (for ``PollSpec.decoder``).
+
+    A decoder raises ``ValueError`` for a body it cannot read; the runtime treats that
+    as a malformed (transient) answer.
+    """
+
+    def register(fn: Decoder) -> Decoder:
+        if name in _DECODERS and _DECODERS[name] is not fn:
+            raise ValueError(f"decoder {name!r} is already registered")
+        _DECODERS[name] = fn
+        return fn
+
+    return register
+
+
+def decoder_names() -> list[str]:
+    """The registered decoder names, sorted."""
+    _load_builtin()
+    return sorted(_DECODERS)
+
+
+def get_decoder(name: str) -> Decoder:
+    """The decoder registered under ``name``.
+
+    Raises:
+        KeyError: when none is.
+    """
+    _load_builtin()
+    return _DECODERS[name]
+
 
 F = TypeVar("F", bound=Callable[..., "PollSpec"])
 

@@ -38,6 +38,7 @@ from ._core import (
 )
 from ._exceptions import (
     LrpollError,
+    MalformedStatus,
     OperationCancelled,
     SpecError,
     TemplateError,
@@ -45,6 +46,7 @@ from ._exceptions import (
     UntrustedURL,
 )
 from ._operation import TERMINAL, Callback, Operation, OperationState, Update
+from ._registry import get_decoder
 from ._transport import Answer, Limits, Transport
 from ._urls import Origin, TrustPolicy, origin_of, redact_url, resolve
 
@@ -61,6 +63,17 @@ if TYPE_CHECKING:
 __all__ = ["Scheduler", "SchedulerStatistics"]
 
 _POLLED: Final = frozenset({"running", "cancelling"})
+
+
+def _decode(name: str, answer: Answer) -> None:
+    """Turn a text body into a status document with the named decoder, in place."""
+    if answer.body is None or answer.fault is not None:
+        return
+    try:
+        answer.body = get_decoder(name)(answer.body, answer.headers)
+    except (ValueError, RecursionError) as exc:
+        answer.body = None
+        answer.fault = MalformedStatus(f"status body could not be decoded ({name}): {exc}")
 
 
 def _unsettled(op: Operation) -> bool:
@@ -221,6 +234,9 @@ class Scheduler:
         session = self._session or aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self._slots, limit_per_host=self._per_host),
             auto_decompress=True,
+            # A jar would replay a trusted origin's cookies to other ports and schemes of
+            # the same host (cookies ignore both): lrpoll keeps none.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         self._transport = Transport(
             session,
@@ -330,11 +346,16 @@ class Scheduler:
             "operation": op_id,
         }
         decision = decide(spec, obs, base, operation_id=op_id)
+        terminal = isinstance(decision, Succeeded | Ended)
         status_ref = next(
             (answer.headers[h] for h in spec.status_from if answer.headers.get(h)), None
         )
         if status_ref is None and spec.status_template is not None:
-            status_ref = spec.status_template.fill(base)
+            try:
+                status_ref = spec.status_template.fill(base)
+            except TemplateError:
+                if not terminal:
+                    raise
         if status_ref is None:
             status_url = request_url
         else:
@@ -345,6 +366,9 @@ class Scheduler:
         self._attach(op, token, abandon)
         if isinstance(decision, Succeeded | Ended):
             op.status = answer.body
+            if isinstance(decision, Succeeded) and spec.result_template is not None:
+                self._set_state(op, "running")
+                decision = await self._fetch_result(op, decision)
             self._apply(op, decision, now, answer.body)
             return op
         delay, warnings = first_delay(spec, obs)
@@ -590,7 +614,10 @@ class Scheduler:
                 headers=spec.status_headers,
                 json_body=spec.status_json,
                 form=spec.status_form,
+                parse=spec.decoder is None,
             )
+            if spec.decoder is not None:
+                _decode(spec.decoder, answer)
         except (UntrustedURL, TooManyRedirects) as exc:
             self._in_flight.discard(op)
             self._counters.in_flight -= 1
@@ -613,11 +640,48 @@ class Scheduler:
         op.attempts += 1
         obs = self._observation(answer, now, op._started, op.attempts, op.errors, op._failing_since)
         decision = decide(spec, obs, self._base_for(op), operation_id=op.id)
+        if isinstance(decision, Succeeded) and spec.result_template is not None:
+            op.status = answer.body
+            decision = await self._fetch_result(op, decision)
+            if op._state not in _POLLED:
+                return
         if _log.debug_enabled():
             self._logger(op).debug(
                 "poll", status=answer.status, attempt=op.attempts, decision=type(decision).__name__
             )
         self._apply(op, decision, now, answer.body, answer)
+
+    async def _fetch_result(self, op: Operation, decision: Succeeded) -> Succeeded | Ended:
+        """GET ``spec.result_url`` once the operation is done: its body is the result."""
+        template = op.spec.result_template
+        assert template is not None
+        ctx = op._context()
+        ctx["result"] = decision.result
+        try:
+            ref = template.fill(ctx)
+        except TemplateError as exc:
+            if "yields null" in exc.message:
+                return decision  # nothing to fetch: the status document holds the result
+            exc.operation_id = op.id
+            return Ended("error", exc)
+        try:
+            url = resolve(URL(ctx["request_url"], encoded=True), ref)
+            answer = await self.transport.request("GET", url)
+        except (UntrustedURL, TooManyRedirects) as exc:
+            exc.operation_id = op.id
+            return Ended("error", exc)
+        obs = Observation(
+            status=answer.status,
+            headers=answer.headers,
+            body=answer.body,
+            fault=answer.fault,
+            snippet=answer.snippet,
+        )
+        error = start_error(op.spec, obs, operation_id=op.id) or answer.fault
+        if error is not None:
+            error.message = f"fetching the result from {redact_url(url)}: {error.message}"
+            return Ended("error", error)
+        return Succeeded(answer.body, decision.progress, decision.message, decision.warnings)
 
     def _observation(
         self,
@@ -680,8 +744,10 @@ class Scheduler:
             self._observe(op, body, decision.progress, decision.message, notify=False)
             self._finish(op, "succeeded", result=decision.result, message=decision.message)
         else:
-            if decision.state != "error" or body is not None:
-                op.status = body if body is not None else op.status
+            # An error or 404 body (an error page) is not a status document: keep the last.
+            judged = decision.state not in ("error", "gone")
+            if judged and body is not None:
+                op.status = body
             error, state = decision.error, decision.state
             if state == "gone" and op._state == "cancelling":
                 # 404/410 right after an accepted cancel is the server confirming it.
@@ -690,7 +756,7 @@ class Scheduler:
                 )
                 state = "cancelled"
             error.operation_id = op.id
-            if error.status is None:
+            if error.status is None or not judged:
                 error.status = op.status
             self._finish(op, state, error=error, message=decision.message)
 

@@ -284,7 +284,7 @@ class CancelSpec:
             number = int(raw) if isinstance(raw, str) and raw.isdigit() else raw
             if not _is_status_code(number):
                 raise SpecError(f"{code!r} is not an HTTP status code", field="cancel.statuses")
-            if result not in _CANCEL_RESULTS:
+            if not _is_str(result) or result not in _CANCEL_RESULTS:
                 raise SpecError(
                     f"{result!r} for {code} is not one of {', '.join(sorted(_CANCEL_RESULTS))}",
                     field="cancel.statuses",
@@ -341,6 +341,13 @@ class PollSpec:
     codes a fixed meaning (``{404: "cancelled"}``) or lets the expressions decide
     (``"evaluate"``).
 
+    Where the result lives, when not in the status document: ``result_url`` is a URL
+    template (over ``last``, ``start_headers``, ``request_url``, ...) fetched with GET
+    once the operation is done; its body is the result. A template that yields null
+    (``{+last.resourceLocation}`` with no such field) means no fetch. ``decoder`` names a
+    registered body decoder for status bodies that are not JSON (OData's
+    ``application/http``).
+
     Raises:
         SpecError: at construction, naming the field (and position) at fault.
     """
@@ -354,6 +361,8 @@ class PollSpec:
     status_query: Mapping[str, str] | None = None
     status_json: Any = None
     status_form: Mapping[str, str] | None = None
+    decoder: str | None = None
+    result_url: str | None = None
     # when
     interval: float | None = None
     backoff: Backoff | None = None
@@ -383,6 +392,7 @@ class PollSpec:
     _expressions: Mapping[str, Expression] = field(init=False, repr=False, compare=False)
     _status_template: UrlTemplate | None = field(init=False, repr=False, compare=False)
     _cancel_template: UrlTemplate | None = field(init=False, repr=False, compare=False)
+    _result_template: UrlTemplate | None = field(init=False, repr=False, compare=False)
     _messages: Mapping[str, MessageTemplate] = field(init=False, repr=False, compare=False)
     _backoff: Backoff = field(init=False, repr=False, compare=False)
 
@@ -426,6 +436,19 @@ class PollSpec:
         )
         if self.status_json is not None and self.status_form is not None:
             raise SpecError("give status_json or status_form, not both", field="status_form")
+        if self.decoder is not None:
+            from ._registry import decoder_names
+
+            if self.decoder not in decoder_names():
+                raise SpecError(
+                    f"unknown decoder {self.decoder!r} (known: {', '.join(decoder_names())})",
+                    field="decoder",
+                )
+        _set(
+            self,
+            "_result_template",
+            None if self.result_url is None else UrlTemplate(self.result_url, field="result_url"),
+        )
 
         if self.interval is not None and self.backoff is not None:
             raise SpecError("give interval or backoff, not both", field="interval")
@@ -452,7 +475,7 @@ class PollSpec:
         for code, rule in (self.status_rules or {}).items():
             if not _is_status_code(code):
                 raise SpecError(f"{code!r} is not an HTTP status code", field="status_rules")
-            if not isinstance(rule, str) or rule not in _STATUS_RULES:
+            if not _is_str(rule) or rule not in _STATUS_RULES:
                 raise SpecError(
                     f"{rule!r} for {code} is not one of {', '.join(sorted(_STATUS_RULES))}",
                     field="status_rules",
@@ -494,6 +517,11 @@ class PollSpec:
     def status_template(self) -> UrlTemplate | None:
         """The compiled ``status_url`` template."""
         return self._status_template
+
+    @property
+    def result_template(self) -> UrlTemplate | None:
+        """The compiled ``result_url`` template."""
+        return self._result_template
 
     @property
     def cancel_template(self) -> UrlTemplate | None:
