@@ -17,7 +17,17 @@ from ._exceptions import SpecError
 if TYPE_CHECKING:
     from ._spec import PollSpec
 
-__all__ = ["decoder", "decoder_names", "get_decoder", "preset", "preset_names", "resolve_preset"]
+__all__ = [
+    "decoder",
+    "decoder_names",
+    "discovery",
+    "discovery_names",
+    "get_decoder",
+    "get_discovery",
+    "preset",
+    "preset_names",
+    "resolve_preset",
+]
 
 _PRESETS: dict[str, Callable[..., PollSpec]] = {}
 
@@ -41,6 +51,45 @@ def decoder(name: str) -> Callable[[Decoder], Decoder]:
         return fn
 
     return register
+
+
+Discovery = Callable[["PollSpec", Mapping[str, Any]], "PollSpec"]
+"""A discovery step: (spec, start answer) → the spec to poll with.
+
+The start answer is ``{"method", "request_url", "status", "headers", "body"}`` (headers
+lower-cased). The returned spec should itself be serialisable (a preset with the
+discovered choice among its params), so checkpoints keep it.
+"""
+
+_DISCOVERY: dict[str, Discovery] = {}
+
+
+def discovery(name: str) -> Callable[[Discovery], Discovery]:
+    """Register a discovery step under ``name`` (for ``PollSpec.discover``)."""
+
+    def register(fn: Discovery) -> Discovery:
+        if name in _DISCOVERY and _DISCOVERY[name] is not fn:
+            raise ValueError(f"discovery step {name!r} is already registered")
+        _DISCOVERY[name] = fn
+        return fn
+
+    return register
+
+
+def discovery_names() -> list[str]:
+    """The registered discovery step names, sorted."""
+    _load_builtin()
+    return sorted(_DISCOVERY)
+
+
+def get_discovery(name: str) -> Discovery:
+    """The discovery step registered under ``name``.
+
+    Raises:
+        KeyError: when none is.
+    """
+    _load_builtin()
+    return _DISCOVERY[name]
 
 
 def decoder_names() -> list[str]:

@@ -46,7 +46,7 @@ from ._exceptions import (
     UntrustedURL,
 )
 from ._operation import TERMINAL, Callback, Operation, OperationState, Update
-from ._registry import get_decoder
+from ._registry import get_decoder, get_discovery
 from ._transport import Answer, Limits, Transport
 from ._urls import Origin, TrustPolicy, origin_of, redact_url, resolve
 
@@ -339,6 +339,15 @@ class Scheduler:
         if error is not None:
             raise error
         request_url = answer.url or target
+        if spec.discover is not None:
+            start_view = {
+                "method": method.upper(),
+                "request_url": str(request_url),
+                "status": answer.status,
+                "headers": dict(answer.headers),
+                "body": answer.body,
+            }
+            spec = get_discovery(spec.discover)(spec, start_view)
         base = {
             "start": answer.body,
             "start_headers": dict(answer.headers),

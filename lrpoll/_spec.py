@@ -346,7 +346,9 @@ class PollSpec:
     once the operation is done; its body is the result. A template that yields null
     (``{+last.resourceLocation}`` with no such field) means no fetch. ``decoder`` names a
     registered body decoder for status bodies that are not JSON (OData's
-    ``application/http``).
+    ``application/http``). ``discover`` names a registered discovery step that, given the
+    start answer, returns the spec to poll with (Azure picks monitor, ``Location`` or
+    resource polling from the headers it finds).
 
     Raises:
         SpecError: at construction, naming the field (and position) at fault.
@@ -363,6 +365,7 @@ class PollSpec:
     status_form: Mapping[str, str] | None = None
     decoder: str | None = None
     result_url: str | None = None
+    discover: str | None = None
     # when
     interval: float | None = None
     backoff: Backoff | None = None
@@ -436,6 +439,15 @@ class PollSpec:
         )
         if self.status_json is not None and self.status_form is not None:
             raise SpecError("give status_json or status_form, not both", field="status_form")
+        if self.discover is not None:
+            from ._registry import discovery_names
+
+            if self.discover not in discovery_names():
+                raise SpecError(
+                    f"unknown discovery step {self.discover!r} "
+                    f"(known: {', '.join(discovery_names())})",
+                    field="discover",
+                )
         if self.decoder is not None:
             from ._registry import decoder_names
 
