@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -65,6 +66,10 @@ _FIELDS: Final[dict[str, tuple[type, ...]]] = {
 }
 
 
+def _no_constant(name: str) -> Any:
+    raise CheckpointError(f"checkpoint holds {name}, which is not a JSON number")
+
+
 def _canonical(doc: dict[str, Any]) -> bytes:
     body = {k: v for k, v in doc.items() if k != "sig"}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
@@ -72,10 +77,15 @@ def _canonical(doc: dict[str, Any]) -> bytes:
 
 def _small(value: Any) -> Any:
     try:
-        text = json.dumps(value, separators=(",", ":"))
+        # allow_nan=False: NaN (which a status body may hold) is not JSON and load refuses it.
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):
         return None
     return value if len(text) <= _LAST_MAX else None
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
 
 
 def dump(op: Operation, *, key: bytes | None = None) -> str:
@@ -93,13 +103,13 @@ def dump(op: Operation, *, key: bytes | None = None) -> str:
         "kind": _KIND,
         "id": op.id,
         "spec": op.spec.to_json(),
-        "status_url": str(op._url),
-        "request_url": base.get("request_url", str(op._url)),
+        "status_url": op._url,
+        "request_url": base.get("request_url", op._url),
         "state": op.state if op.state in ("stopped", "cancelling") else "running",
         "attempts": op.attempts,
         "errors": op.errors,
         "elapsed": op.elapsed,
-        "progress": op.progress,
+        "progress": op.progress if _finite(op.progress) else None,
         "start": _small(base.get("start")),
         "start_headers": {k: v for k, v in headers.items() if k in _KEPT_HEADERS},
         "last": _small(op.status),
@@ -108,7 +118,7 @@ def dump(op: Operation, *, key: bytes | None = None) -> str:
     }
     if key is not None:
         doc["sig"] = hmac.new(key, _canonical(doc), hashlib.sha256).hexdigest()
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=True)
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
 def load(token: str | bytes, *, key: bytes | None = None) -> dict[str, Any]:
@@ -119,14 +129,21 @@ def load(token: str | bytes, *, key: bytes | None = None) -> dict[str, Any]:
             wrong field types, a missing or wrong signature (when ``key`` is given), or a
             signature without a key.
     """
+    if not isinstance(token, str | bytes):
+        raise CheckpointError(f"a checkpoint is a JSON string, not {type(token).__name__}")
+    # Check the cap before decoding, and in bytes, whatever the input type.
+    size = len(token)
+    if isinstance(token, str) and size <= MAX_SIZE:
+        size = len(token.encode("utf-8", "surrogatepass"))
+    if size > MAX_SIZE:
+        raise CheckpointError(f"checkpoint is {size} bytes, over the {MAX_SIZE}-byte cap")
     if isinstance(token, bytes):
         token = token.decode("utf-8", "replace")
-    if not isinstance(token, str):
-        raise CheckpointError(f"a checkpoint is a JSON string, not {type(token).__name__}")
-    if len(token) > MAX_SIZE:
-        raise CheckpointError(f"checkpoint is {len(token)} bytes, over the {MAX_SIZE}-byte cap")
     try:
-        doc = json.loads(token)
+        # NaN and Infinity are not JSON: a NaN "elapsed" would disable max_duration.
+        doc = json.loads(token, parse_constant=_no_constant)
+    except CheckpointError:
+        raise
     except (ValueError, RecursionError):
         raise CheckpointError("checkpoint is not valid JSON") from None
     if not isinstance(doc, dict):
@@ -143,6 +160,10 @@ def load(token: str | bytes, *, key: bytes | None = None) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint state {doc['state']!r} is not resumable")
     if doc["attempts"] < 0 or doc["errors"] < 0 or doc["elapsed"] < 0:
         raise CheckpointError("checkpoint counters are negative")
+    # 1e400 parses as inf: an infinite elapsed or progress is as wrong as a NaN.
+    for name in ("elapsed", "progress", "saved_at"):
+        if isinstance(doc[name], float) and not math.isfinite(doc[name]):
+            raise CheckpointError(f"checkpoint field {name!r} is not a finite number")
     sig = doc.get("sig")
     if key is not None:
         expected = hmac.new(key, _canonical(doc), hashlib.sha256).hexdigest()

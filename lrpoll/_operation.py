@@ -74,19 +74,19 @@ class Operation:
 
     __slots__ = (
         "_base",
+        "_due",
         "_error",
         "_extra",
         "_failing_since",
+        "_id",
         "_result",
         "_scheduler",
-        "_seq",
         "_started",
         "_state",
         "_url",
         "_waiter",
         "attempts",
         "errors",
-        "id",
         "message",
         "progress",
         "spec",
@@ -97,19 +97,21 @@ class Operation:
         self,
         scheduler: Scheduler,
         spec: PollSpec,
-        op_id: str,
-        url: URL,
+        op_id: str | int,
+        url: URL | str,
         started: float,
         base: dict[str, Any] | None = None,
     ) -> None:
         self._scheduler = scheduler
         self.spec = spec
-        self.id = op_id
-        self._url = url
+        self._id = op_id
+        # A string, not a yarl.URL: a URL object grows a cache of its parts when read,
+        # and the scheduler builds one per request for a fraction of a microsecond.
+        self._url = str(url)
         self._started = started
         self._base = base
         self._state: OperationState = "pending"
-        self._seq = 0
+        self._due: float | None = None  # the due time of its live heap entry
         self._failing_since: float | None = None
         self._result: Any = None
         self._error: LrpollError | None = None
@@ -125,6 +127,15 @@ class Operation:
     # -- read-only views ------------------------------------------------------------
 
     @property
+    def id(self) -> str:
+        """The operation's id (given to `start`/`watch`, else ``op-<n>``)."""
+        return self._id if isinstance(self._id, str) else f"op-{self._id}"
+
+    def __lt__(self, other: Operation) -> bool:
+        # Heap entries are (due, op): equal due times fall back to an arbitrary, stable order.
+        return id(self) < id(other)
+
+    @property
     def state(self) -> OperationState:
         """Where the operation stands."""
         return self._state
@@ -137,12 +148,17 @@ class Operation:
     @property
     def status_url(self) -> str:
         """The status URL in use (as sent, before credentials are added)."""
-        return str(self._url)
+        return self._url
 
     @property
     def elapsed(self) -> float:
-        """Seconds since the operation began, in loop time."""
-        return self._scheduler.time() - self._started
+        """Seconds since the operation began, in loop time, leaving out time stopped."""
+        now = self._scheduler.time()
+        if self._state == "stopped" and self._extra is not None:
+            # Frozen while stopped, so a checkpoint of a stopped operation (and resume)
+            # does not count the stop towards max_duration.
+            now = self._extra.get("stopped_at", now)
+        return now - self._started
 
     @property
     def error(self) -> LrpollError | None:
@@ -295,8 +311,8 @@ class Operation:
         """The template context that does not change per poll."""
         ctx = dict(self._base) if self._base else {}
         ctx["operation"] = self.id
-        ctx["status_url"] = str(self._url)
-        ctx.setdefault("request_url", str(self._url))
+        ctx["status_url"] = self._url
+        ctx.setdefault("request_url", self._url)
         ctx["last"] = self.status
         ctx["progress"] = self.progress
         return ctx

@@ -212,8 +212,9 @@ class Scheduler:
         self._abandon_timeout = abandon_timeout
         self._shutdown = shutdown
         self._shutdown_timeout = shutdown_timeout
-        self._heap: list[tuple[float, int, Operation]] = []
-        self._seq = itertools.count(1)
+        # Entries are (due, op); an entry is live while ``op._due is due`` (identity: a
+        # rescheduled or stopped operation leaves its old entry behind, skipped lazily).
+        self._heap: list[tuple[float, Operation]] = []
         self._ids = itertools.count(1)
         self._idle: deque[asyncio.Future[None]] = deque()
         self._timer: asyncio.TimerHandle | None = None
@@ -258,7 +259,7 @@ class Scheduler:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        live = {e[2] for e in self._heap if e[2]._seq == e[1]} | self._in_flight
+        live = {op for due, op in self._heap if op._due is due} | self._in_flight
         if self._shutdown == "cancel" and live:
             with anyio.CancelScope(shield=True), anyio.move_on_after(self._shutdown_timeout):
                 async with anyio.create_task_group() as tg:
@@ -266,7 +267,7 @@ class Scheduler:
                         if op.spec.cancel is not None and not op.done:
                             tg.start_soon(self._cancel, op)
         self._closing = True
-        for op in list(live) + [entry[2] for entry in self._heap]:
+        for op in list(live) + [entry[1] for entry in self._heap]:
             self._stop(op)
         self._heap.clear()
         if self._timer is not None:
@@ -409,7 +410,7 @@ class Scheduler:
         self.transport  # noqa: B018 (raises outside 'async with')
         url = self._status_url(self._absolute(status_url), spec)
         now = self.time()
-        op = Operation(self, spec, operation_id or f"op-{next(self._ids)}", url, now)
+        op = Operation(self, spec, operation_id or next(self._ids), url, now)
         self._hooks(op, on_progress, on_status, on_done, on_timeout)
         self._counters.states["pending"] += 1
         self._attach(op, None, abandon)
@@ -527,9 +528,9 @@ class Scheduler:
     # -- the heap and the workers -----------------------------------------------------
 
     def _push(self, op: Operation, due: float) -> None:
-        seq = next(self._seq)
-        op._seq = seq
-        heapq.heappush(self._heap, (due, seq, op))
+        due = due + 0.0  # a float object of its own: liveness is checked by identity
+        op._due = due
+        heapq.heappush(self._heap, (due, op))
         if self._idle:
             assert self._loop is not None
             if due <= self._loop.time():
@@ -546,7 +547,7 @@ class Scheduler:
 
     def _arm_timer(self) -> None:
         heap = self._heap
-        while heap and heap[0][2]._seq != heap[0][1]:
+        while heap and heap[0][1]._due is not heap[0][0]:
             heapq.heappop(heap)
         if not heap:
             return
@@ -568,14 +569,14 @@ class Scheduler:
         assert self._loop is not None
         now = self._loop.time()
         while heap:
-            due, seq, op = heap[0]
-            if op._seq != seq:
+            due, op = heap[0]
+            if op._due is not due:
                 heapq.heappop(heap)
                 continue
             if due > now:
                 return None
             heapq.heappop(heap)
-            op._seq = 0
+            op._due = None
             if heap and heap[0][0] <= now and self._idle:
                 self._wake_one()
             return op
@@ -598,7 +599,7 @@ class Scheduler:
     async def _poll_now(self, op: Operation) -> None:
         if op.done:
             return
-        op._seq = 0  # drop its heap entry; this poll's decision schedules the next
+        op._due = None  # drop its heap entry; this poll's decision schedules the next
         await self._poll(op)
 
     async def _poll(self, op: Operation) -> None:
@@ -608,7 +609,8 @@ class Scheduler:
             obs = Observation(body=op.status, elapsed=now - op._started)
             self._apply(op, timed_out(spec, obs, self._base_for(op), operation_id=op.id), now)
             return
-        origin = origin_of(op._url)
+        url = URL(op._url, encoded=True)
+        origin = origin_of(url)
         host = self._hosts.get(origin) if origin is not None else None
         if host is not None and host.gate_until > now:
             self._push(op, host.gate_until)
@@ -619,7 +621,7 @@ class Scheduler:
         try:
             answer = await self.transport.request(
                 spec.status_method,
-                op._url,
+                url,
                 headers=spec.status_headers,
                 json_body=spec.status_json,
                 form=spec.status_form,
@@ -643,7 +645,7 @@ class Scheduler:
             return
         self._in_flight.discard(op)
         self._counters.in_flight -= 1
-        if op._state not in _POLLED or op._seq:
+        if op._state not in _POLLED or op._due is not None:
             return  # stopped (or polled by poll_once) while in flight: ignore this answer
         now = self.time()
         op.attempts += 1
@@ -734,7 +736,9 @@ class Scheduler:
             self._observe(op, body, decision.progress, decision.message)
             if decision.status_url:
                 try:
-                    op._url = self._status_url(resolve(op._url, decision.status_url), op.spec)
+                    current = URL(op._url, encoded=True)
+                    new_url = self._status_url(resolve(current, decision.status_url), op.spec)
+                    op._url = str(new_url)
                 except UntrustedURL as exc:
                     exc.operation_id = op.id
                     self._finish(op, "error", error=exc)
@@ -772,7 +776,7 @@ class Scheduler:
     def _pace_retry(
         self, op: Operation, decision: Retry, now: float, answer: Answer | None
     ) -> float:
-        origin = origin_of(op._url)
+        origin = origin_of(URL(op._url, encoded=True))
         if origin is None:
             return decision.delay
         host = self._hosts.get(origin)
@@ -833,7 +837,7 @@ class Scheduler:
     ) -> None:
         if op._state in TERMINAL:
             return
-        op._seq = 0
+        op._due = None
         op._result = result
         op._error = error
         if message is not None:
@@ -872,7 +876,7 @@ class Scheduler:
     def _stop(self, op: Operation) -> None:
         if op._state in TERMINAL or op._state == "stopped":
             return
-        op._seq = 0
+        op._due = None
         self._set_state(op, "stopped")
         if self._loop is not None:
             op._extras()["stopped_at"] = self._loop.time()
