@@ -191,6 +191,8 @@ def read_progress(value: Any) -> tuple[float | None, str | None]:
 
 
 def _retry_after(spec: PollSpec, obs: Observation) -> tuple[float | None, str | None]:
+    # Headers in the spec's order; an invalid one is reported and the next one tried.
+    first_warning = None
     for name in spec.retry_after_headers:
         value = obs.headers.get(name)
         if value is None:
@@ -203,9 +205,9 @@ def _retry_after(spec: PollSpec, obs: Observation) -> tuple[float | None, str | 
             milliseconds=name.endswith("-ms"),
         )
         if delay is not None:
-            return clamp(delay, spec.min_interval, spec.max_retry_after), None
-        return None, warning
-    return None, None
+            return clamp(delay, spec.min_interval, spec.max_retry_after), first_warning
+        first_warning = first_warning or warning
+    return None, first_warning
 
 
 def _clip_to_deadline(spec: PollSpec, delay: float, elapsed: float) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -145,7 +146,16 @@ class Expression:
         self.source = source
         self.field = field
         try:
-            parsed = _PARSER.parse(source)
+            with warnings.catch_warnings():
+                # jmespath accepts `done` (a JSON literal without quotes) with a warning;
+                # refuse it here so the mistake surfaces as a SpecError, not a warning.
+                warnings.simplefilter("error", PendingDeprecationWarning)
+                parsed = _PARSER.parse(source)
+        except PendingDeprecationWarning:
+            raise SpecError(
+                "deprecated JMESPath literal: quote strings as 'text' or `\"text\"`",
+                field=field,
+            ) from None
         except jmespath.exceptions.ParseError as exc:
             what = (
                 "unexpected end of expression"
@@ -314,9 +324,10 @@ class UrlTemplate:
     ``{expr}`` is quoted with nothing safe, so ``../../admin?x=1#`` stays data inside its
     segment and ``%2F`` becomes ``%252F``. ``{+expr}`` (RFC 6570's reserved form) keeps
     ``/`` for names such as ``projects/p/operations/x`` and refuses ``.``/``..`` segments,
-    ``?``, ``#``, a backslash, a scheme or an authority. A template that is only one
-    ``{+expr}`` (``{+request_url}``, ``{+status_url}``, ``{+start_headers.location}``)
-    yields an absolute http(s) URL as it is (its origin is checked before use).
+    ``?``, ``#``, a backslash, a scheme or an authority. A template that starts with
+    ``{+expr}`` (``{+request_url}``, ``{+status_url}:cancel``,
+    ``{+start_headers.location}``) may take an absolute http(s) URL from it as it is
+    (its origin is checked before use).
 
     The result is a pre-encoded URL reference (absolute or relative): the runtime resolves
     it against the request URL and checks its origin before anything is sent.
@@ -333,15 +344,14 @@ class UrlTemplate:
             raise SpecError(
                 "control character in URL template", field=field, position=control.start()
             )
+        # A leading {+expr} may yield an absolute http(s) URL ("{+status_url}:cancel").
         self._passthrough: Expression | None = None
-        if len(self._parts) == 1 and isinstance(self._parts[0], _Placeholder):
-            ph = self._parts[0]
-            if ph.reserved:
-                self._passthrough = ph.expression
+        if self._parts and isinstance(self._parts[0], _Placeholder) and self._parts[0].reserved:
+            self._passthrough = self._parts[0].expression
         for part in self._parts:
             if isinstance(part, _Placeholder):
-                root = re.match(r"[A-Za-z_][A-Za-z0-9_]*", part.expression.source)
-                if root and root.group(0) not in _CONTEXT_KEYS:
+                root = re.match(r"[A-Za-z_][A-Za-z0-9_]*(\s*\()?", part.expression.source)
+                if root and not root.group(1) and root.group(0) not in _CONTEXT_KEYS:
                     raise SpecError(
                         f"placeholder {{{part.expression.source}}} does not start from one of "
                         f"{', '.join(sorted(_CONTEXT_KEYS))}",
@@ -361,15 +371,26 @@ class UrlTemplate:
             TemplateError: when a placeholder yields null, a list, an object, a control
                 character, or (``{+expr}``) a refused multi-segment value.
         """
+        out: list[str] = []
+        parts = self._parts
+        absolute = False
         if self._passthrough is not None:
             value = self._passthrough.search(context)
+            name = self._passthrough.source
+            if value == "" and len(parts) == 1:
+                raise TemplateError(f"URL placeholder {{+{name}}} yields an empty string")
             if isinstance(value, str) and _ABSOLUTE_HTTP.match(value):
                 if _CONTROL.search(value):
-                    name = self._passthrough.source
                     raise TemplateError(f"URL placeholder {{+{name}}} yields a control character")
-                return value
-        out: list[str] = []
-        for part in self._parts:
+                if len(parts) > 1 and any(c in value for c in "?#"):
+                    raise TemplateError(
+                        f"URL placeholder {{+{name}}} yields a URL with a query or fragment, "
+                        "so the text after it would not extend its path"
+                    )
+                out.append(value)
+                parts = parts[1:]
+                absolute = True
+        for part in parts:
             if isinstance(part, str):
                 out.append(part)
                 continue
@@ -394,8 +415,10 @@ class UrlTemplate:
         url = "".join(out)
         # "/{x}/s" with "" gives "//s", "/{+x}" with "/evil.example" "//evil.example", and
         # "a{+x}" with "1:b" "a1:b": a scheme or authority the template's own text lacks.
-        if (url.startswith("//") or _SCHEME.match(url)) and not (
-            self.source.startswith("//") or _SCHEME.match(self.source)
+        if (
+            not absolute
+            and (url.startswith("//") or _SCHEME.match(url))
+            and not (self.source.startswith("//") or _SCHEME.match(self.source))
         ):
             raise TemplateError(
                 f"URL template {self.source!r} yields a scheme or '//authority' it does not name"
