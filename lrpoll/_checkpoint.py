@@ -24,6 +24,8 @@ import math
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+from yarl import URL
+
 from ._exceptions import CheckpointError, SpecError
 from ._spec import PollSpec
 
@@ -88,6 +90,13 @@ def _finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
 
+def _cancel_sent(op: Operation) -> bool:
+    # A cancel still in flight may have reached the server; one refused before sending
+    # (untrusted URL, closed scheduler) has not, so a resumed operation may still send it.
+    request = op._extra.get("cancel_request") if op._extra else None
+    return request is not None and (not request.done() or bool(request.result().sent))
+
+
 def dump(op: Operation, *, key: bytes | None = None) -> str:
     """The checkpoint of ``op`` as a JSON string (signed when ``key`` is given).
 
@@ -113,7 +122,7 @@ def dump(op: Operation, *, key: bytes | None = None) -> str:
         "start": _small(base.get("start")),
         "start_headers": {k: v for k, v in headers.items() if k in _KEPT_HEADERS},
         "last": _small(op.status),
-        "cancel_sent": bool(op._extra and "cancel_request" in op._extra),
+        "cancel_sent": _cancel_sent(op),
         "saved_at": time.time(),
     }
     if key is not None:
@@ -164,6 +173,11 @@ def load(token: str | bytes, *, key: bytes | None = None) -> dict[str, Any]:
     for name in ("elapsed", "progress", "saved_at"):
         if isinstance(doc[name], float) and not math.isfinite(doc[name]):
             raise CheckpointError(f"checkpoint field {name!r} is not a finite number")
+    for name in ("status_url", "request_url"):
+        try:
+            URL(doc[name], encoded=True)
+        except (ValueError, TypeError):
+            raise CheckpointError(f"checkpoint field {name!r} is not a URL") from None
     sig = doc.get("sig")
     if key is not None:
         expected = hmac.new(key, _canonical(doc), hashlib.sha256).hexdigest()

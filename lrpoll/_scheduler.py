@@ -219,6 +219,7 @@ class Scheduler:
         self._idle: deque[asyncio.Future[None]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        self._fired_at = 0.0  # the latest instant a heap timer was run for
         self._in_flight: set[Operation] = set()
         self._hosts: dict[Origin, _Host] = {}
         self._counters = _Counters()
@@ -562,12 +563,16 @@ class Scheduler:
 
     def _on_timer(self) -> None:
         self._timer = None
+        # A loop may run a timer a hair before its time (asyncio within its clock
+        # resolution, uvloop to the millisecond, looptime with time frozen): what it was
+        # set for is due now, or the woken worker re-arms it and spins.
+        self._fired_at = max(self._fired_at, self._timer_at)
         self._wake_one()
 
     def _take_due(self) -> Operation | None:
         heap = self._heap
         assert self._loop is not None
-        now = self._loop.time()
+        now = max(self._loop.time(), self._fired_at)
         while heap:
             due, op = heap[0]
             if op._due is not due:
@@ -937,6 +942,12 @@ class Scheduler:
             if op.done:
                 return CancelOutcome(
                     "already_finished", op.id, op._state, message="the operation had already ended"
+                )
+            if self._closing or self._tg is None:
+                # Its session is closed: nothing can be sent (and nothing is recorded, so
+                # a checkpoint of the operation can still be cancelled elsewhere).
+                return CancelOutcome(
+                    "refused", op.id, op._state, message="cancel not sent: the scheduler is closed"
                 )
             request = extra["cancel_request"] = asyncio.get_running_loop().create_future()
             try:
