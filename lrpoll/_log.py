@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 __all__ = ["Redactor", "get_logger", "redact_text"]
 
 _STDLIB: Final = logging.getLogger("lrpoll")
+# A library stays silent until the application configures logging (no last-resort stderr).
+_STDLIB.addHandler(logging.NullHandler())
 _SENSITIVE_KEYS: Final = re.compile(
     r"(authorization|cookie|token|secret|password|api[-_]?key|sig)", re.I
 )

@@ -1,5 +1,14 @@
-"""Presets: functions returning a `PollSpec` for protocols everybody meets."""
+"""Presets: functions returning a `PollSpec` for protocols everybody meets.
+
+Each preset is registered by name, so a spec it returns serialises as
+``{"preset": name, "params": {...}}`` and resolves again in another process.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .google import google_operation, google_operation_url
+
+__all__ = [
+    "google_operation",
+    "google_operation_url",
+]

@@ -9,11 +9,15 @@ The lrpoll library never imports this package.
 
 from ._jobs import CancelMode, FakeJob, JobScript, JobState
 from ._server import FakeLROServer, RequestRecord
+from .google import FakeGoogleOperations, GoogleOperationRecord, GoogleOperationScript
 
 __all__ = [
     "CancelMode",
+    "FakeGoogleOperations",
     "FakeJob",
     "FakeLROServer",
+    "GoogleOperationRecord",
+    "GoogleOperationScript",
     "JobScript",
     "JobState",
     "RequestRecord",
