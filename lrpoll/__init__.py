@@ -38,11 +38,21 @@ from ._exceptions import (
     UntrustedURL,
 )
 from ._expr import Expression, MessageTemplate, UrlTemplate
-from ._operation import Operation, OperationState, Update
-from ._registry import preset, preset_names, resolve_preset
+from ._operation import Callback, Operation, OperationState, Update
+from ._registry import decoder, discovery, preset, preset_names, resolve_preset
 from ._retry_after import parse_retry_after
 from ._scheduler import Scheduler, SchedulerStatistics
-from ._spec import Backoff, CancelResult, CancelSpec, ErrorBudget, Messages, PollSpec, PresetRef
+from ._spec import (
+    Backoff,
+    CancelResult,
+    CancelSpec,
+    ErrorBudget,
+    Messages,
+    PollSpec,
+    PresetRef,
+    StatusRule,
+    View,
+)
 from ._transport import Limits
 
 __all__ = [
@@ -51,6 +61,7 @@ __all__ = [
     "Backoff",
     "BasicAuth",
     "BearerToken",
+    "Callback",
     "CancelOutcome",
     "CancelResult",
     "CancelSpec",
@@ -89,6 +100,7 @@ __all__ = [
     "Scheduler",
     "SchedulerStatistics",
     "SpecError",
+    "StatusRule",
     "Succeeded",
     "TemplateError",
     "TooManyRedirects",
@@ -96,7 +108,10 @@ __all__ = [
     "UntrustedURL",
     "Update",
     "UrlTemplate",
+    "View",
     "decide",
+    "decoder",
+    "discovery",
     "parse_retry_after",
     "preset",
     "preset_names",

@@ -24,6 +24,7 @@ __all__ = [
     "ErrorBudget",
     "Messages",
     "PollSpec",
+    "PresetRef",
     "StatusRule",
     "View",
 ]

@@ -41,15 +41,11 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_log.Redactor": "logging internals",
         "_log.get_logger": "logging internals",
         "_log.redact_text": "logging internals",
-        # not exported yet: presets register named decoders and discovery steps with
-        # these (`PollSpec.decoder` names one); export them beside `preset` when users
-        # are to write their own
-        "_registry.decoder": "registry for presets",
-        "_registry.decoder_names": "registry for presets",
-        "_registry.get_decoder": "registry for presets",
-        "_registry.discovery": "registry for presets",
-        "_registry.discovery_names": "registry for presets",
-        "_registry.get_discovery": "registry for presets",
+        # lookups the runtime uses; users register with `decoder` / `discovery`
+        "_registry.decoder_names": "registry lookup",
+        "_registry.get_decoder": "registry lookup",
+        "_registry.discovery_names": "registry lookup",
+        "_registry.get_discovery": "registry lookup",
         "_retry_after.backoff_delay": "core helper; Backoff documents the rule",
         "_retry_after.clamp": "core helper",
         "_retry_after.parse_http_date": "core helper; parse_retry_after is public",
@@ -60,10 +56,6 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_urls.origin_of": "URL internals",
         "_urls.redact_url": "URL internals",
         "_urls.resolve": "URL internals",
-        # type aliases that appear in public signatures but are not exported (yet)
-        "_operation.Callback": "hook type alias of Scheduler.start/watch",
-        "_spec.StatusRule": "Literal alias of PollSpec.status_rules values",
-        "_spec.View": "Literal alias of PollSpec.view",
         # the command line and its demo are not an API
         "_cli.main": "the console script's entry point",
         "_demo.*": "the demo's scenario",
