@@ -120,6 +120,14 @@ class Transport:
                 "default credentials; give credentials to the Scheduler instead",
                 url=redact_url(url),
             )
+        if access == "anonymous" and not self.owned and self.session.cookie_jar.filter_cookies(url):
+            # The borrowed session's cookie jar would add its cookies (cookies ignore ports
+            # and schemes) and lrpoll cannot strip them per request.
+            raise UntrustedURL(
+                f"{redact_url(url)} is not a trusted origin and the borrowed session's cookie "
+                "jar holds cookies for it; give credentials to the Scheduler instead",
+                url=redact_url(url),
+            )
         return access
 
     async def request(
@@ -139,6 +147,9 @@ class Transport:
         sent, or on a redirect hop) and `TooManyRedirects` are raised.
         """
         seen: list[str] = []
+        # Loops are found on the real URLs: redacted ones would merge hops that differ only
+        # in a token-like query value (a re-signed URL is a new URL, not a loop).
+        visited: set[str] = set()
         for _hop in range(self.limits.max_redirects + 1):
             access = self.check(url)
             out_headers = dict(headers or {})
@@ -149,7 +160,9 @@ class Transport:
                 if cred is not None:
                     cred.apply(out_headers, out_query, out_form)
             target = url.update_query(out_query) if out_query else url
-            answer = await self._send(method, target, out_headers, json_body, out_form, parse)
+            answer = await self._send(
+                method, target, out_headers, json_body, out_form, parse, shown=url
+            )
             if answer.status not in _REDIRECTS:
                 answer.url = url
                 return answer
@@ -158,8 +171,9 @@ class Transport:
                 answer.url = url
                 return answer
             seen.append(redact_url(url))
+            visited.add(str(url))
             url = resolve(url, location)
-            if redact_url(url) in seen:
+            if str(url) in visited:
                 raise TooManyRedirects("redirect loop: " + " -> ".join([*seen, redact_url(url)]))
             if answer.status == 303 or (answer.status in (301, 302) and method == "POST"):
                 method, json_body, form = "GET", None, None
@@ -175,7 +189,11 @@ class Transport:
         json_body: Any,
         form: dict[str, str] | None,
         parse: bool,
+        *,
+        shown: URL,
     ) -> Answer:
+        # ``url`` may carry a credential query parameter; errors name ``shown`` (the URL
+        # before credentials were added), redacted.
         kwargs: dict[str, Any] = {}
         if form is not None:
             kwargs["data"] = form
@@ -212,7 +230,7 @@ class Transport:
                         fault=ResponseTooLarge(f"body is over the {cap}-byte cap"),
                     )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            return Answer(None, fault=RequestError(_describe(exc, url)))
+            return Answer(None, fault=RequestError(_describe(exc, shown)))
         snippet = json_snippet(raw[: self.limits.snippet]) if raw and status >= 300 else ""
         if not raw or not raw.strip():
             return Answer(status, resp_headers, None, snippet=snippet)

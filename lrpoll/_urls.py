@@ -68,7 +68,9 @@ def resolve(base: URL, reference: str) -> URL:
         ref = URL(reference, encoded=True)
     except (ValueError, TypeError):
         raise UntrustedURL("unparseable URL", url=redact_url(reference)) from None
-    if ref.is_absolute():
+    # yarl calls a scheme-relative "//host/x" absolute, but it has no scheme: it takes the
+    # base's (RFC 3986 §5.2.2), and its origin is then checked like any other.
+    if ref.is_absolute() and ref.scheme:
         return ref
     return base.join(ref)
 
