@@ -129,7 +129,8 @@ class Scheduler:
         credentials: a credential provider per trusted origin
             (``{"https://api": BearerToken(...)}``), attached per request, only to that
             origin. Each key's origin becomes trusted.
-        trusted_origins: more origins that get credentials.
+        trusted_origins: more origins that get credentials: their own provider from
+            ``credentials``, else the base URL's.
         allow_origins: origins polled *without* credentials (``"any"`` for every origin).
         slots: polls in flight at once (the worker pool; default 100).
         per_host: connections per host (0: no limit beyond ``slots``).
@@ -186,11 +187,16 @@ class Scheduler:
             creds[origin] = cred
             trusted.add(origin)
             _log.add_secrets(cred.secrets())
+        base_origin_ = origin_of(self._base) if self._base is not None else None
+        base_cred = creds.get(base_origin_) if base_origin_ is not None else None
         for url in trusted_origins:
             origin = origin_of(url)
             if origin is None:
                 raise ValueError(f"trusted origin must be an absolute http(s) URL: {url!r}")
             trusted.add(origin)
+            # A trusted origin without a provider of its own gets the base URL's.
+            if base_cred is not None:
+                creds.setdefault(origin, base_cred)
         anonymous: frozenset[Origin] | Literal["any"]
         if allow_origins == "any":
             anonymous = "any"
@@ -623,17 +629,14 @@ class Scheduler:
         self._in_flight.add(op)
         self._counters.in_flight += 1
         self._counters.polls += 1
+        answer: Answer | None = None
         try:
-            answer = await self.transport.request(
-                spec.status_method,
-                url,
-                headers=spec.status_headers,
-                json_body=spec.status_json,
-                form=spec.status_form,
-                parse=spec.decoder is None,
-            )
-            if spec.decoder is not None:
-                _decode(spec.decoder, answer)
+            if spec.max_duration is None:
+                answer = await self._request_status(spec, url)
+            else:
+                # The deadline holds even while the server sits on a poll.
+                with anyio.move_on_after(op._started + spec.max_duration - now):
+                    answer = await self._request_status(spec, url)
         except (UntrustedURL, TooManyRedirects) as exc:
             self._in_flight.discard(op)
             self._counters.in_flight -= 1
@@ -653,6 +656,10 @@ class Scheduler:
         if op._state not in _POLLED or op._due is not None:
             return  # stopped (or polled by poll_once) while in flight: ignore this answer
         now = self.time()
+        if answer is None:  # the deadline passed while the poll was in flight
+            obs = Observation(body=op.status, elapsed=now - op._started)
+            self._apply(op, timed_out(spec, obs, self._base_for(op), operation_id=op.id), now)
+            return
         op.attempts += 1
         obs = self._observation(answer, now, op._started, op.attempts, op.errors, op._failing_since)
         decision = decide(spec, obs, self._base_for(op), operation_id=op.id)
@@ -666,6 +673,19 @@ class Scheduler:
                 "poll", status=answer.status, attempt=op.attempts, decision=type(decision).__name__
             )
         self._apply(op, decision, now, answer.body, answer)
+
+    async def _request_status(self, spec: PollSpec, url: URL) -> Answer:
+        answer = await self.transport.request(
+            spec.status_method,
+            url,
+            headers=spec.status_headers,
+            json_body=spec.status_json,
+            form=spec.status_form,
+            parse=spec.decoder is None,
+        )
+        if spec.decoder is not None:
+            _decode(spec.decoder, answer)
+        return answer
 
     async def _fetch_result(self, op: Operation, decision: Succeeded) -> Succeeded | Ended:
         """GET ``spec.result_url`` once the operation is done: its body is the result."""

@@ -215,10 +215,10 @@ class TestCrossOriginStatusUrls:
                 await (await scheduler.start("POST", EXPORTS, spec=export_spec()))
         assert [r.status for r in other.requests] == [200, 200]
 
-    async def test_trusted_origin_without_a_provider_gets_no_credentials(
+    async def test_trusted_origin_without_a_provider_gets_the_base_credentials(
         self, other: FakeLROServer
     ) -> None:
-        """A3 (documented): trusted_origins alone trusts the origin but sends no credential."""
+        """A3: an origin in trusted_origins with no provider of its own gets the base URL's."""
         async with FakeLROServer(bearer="t1") as server:
             job = other.add_job(JobScript.success(polls=0))
             _start_answer(server, other.status_url(job.id))
@@ -228,7 +228,7 @@ class TestCrossOriginStatusUrls:
                 trusted_origins=[other.base_url],
             ) as scheduler:
                 await (await scheduler.start("POST", EXPORTS, spec=export_spec()))
-        assert "authorization" not in other.requests[0].headers
+        assert other.requests[0].headers["authorization"] == "REDACTED"
 
     async def test_scheme_relative_location_takes_the_request_scheme(
         self, server: FakeLROServer, other: FakeLROServer
