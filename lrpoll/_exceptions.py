@@ -119,7 +119,15 @@ class UntrustedURL(LrpollError):
 
 
 class TemplateError(LrpollError):
-    """Raised when a URL template placeholder yields null, a list, an object or a refused value."""
+    """Raised when a URL template placeholder yields null, a list, an object or a refused value.
+
+    Attributes:
+        null: True when the placeholder yielded null (a value not known yet).
+    """
+
+    def __init__(self, message: str, *, null: bool = False, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.null = null
 
 
 class OperationError(LrpollError):

@@ -308,7 +308,10 @@ _ABSOLUTE_HTTP: Final = re.compile(r"https?://[^/?#\s]+", re.I)
 def _scalar_text(value: Any, name: str, *, what: str) -> str:
     if value is None or isinstance(value, list | dict):
         kind = "null" if value is None else type(value).__name__
-        raise TemplateError(f"{what} placeholder {{{name}}} yields {kind}, not a string or number")
+        raise TemplateError(
+            f"{what} placeholder {{{name}}} yields {kind}, not a string or number",
+            null=value is None,
+        )
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -379,6 +382,13 @@ class UrlTemplate:
             name = self._passthrough.source
             if value == "" and len(parts) == 1:
                 raise TemplateError(f"URL placeholder {{+{name}}} yields an empty string")
+            lone = len(parts) == 1
+            if lone and isinstance(value, str) and value.startswith("/") and value[1:2] != "/":
+                # A whole URL reference from a server (a relative Location with a query):
+                # resolved against the request URL and origin-checked like any other.
+                if _CONTROL.search(value):
+                    raise TemplateError(f"URL placeholder {{+{name}}} yields a control character")
+                return value
             if isinstance(value, str) and _ABSOLUTE_HTTP.match(value):
                 if _CONTROL.search(value):
                     raise TemplateError(f"URL placeholder {{+{name}}} yields a control character")

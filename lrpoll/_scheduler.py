@@ -696,7 +696,7 @@ class Scheduler:
         try:
             ref = template.fill(ctx)
         except TemplateError as exc:
-            if "yields null" in exc.message:
+            if exc.null:
                 return decision  # nothing to fetch: the status document holds the result
             exc.operation_id = op.id
             return Ended("error", exc)

@@ -6,9 +6,11 @@ Each preset is registered by name, so a spec it returns serialises as
 
 from __future__ import annotations
 
+from .azure import azure_lro
 from .google import google_operation, google_operation_url
 
 __all__ = [
+    "azure_lro",
     "google_operation",
     "google_operation_url",
 ]

@@ -9,10 +9,14 @@ The lrpoll library never imports this package.
 
 from ._jobs import CancelMode, FakeJob, JobScript, JobState
 from ._server import FakeLROServer, RequestRecord
+from .azure import AzureFlow, AzureOperation, FakeAzure
 from .google import FakeGoogleOperations, GoogleOperationRecord, GoogleOperationScript
 
 __all__ = [
+    "AzureFlow",
+    "AzureOperation",
     "CancelMode",
+    "FakeAzure",
     "FakeGoogleOperations",
     "FakeJob",
     "FakeLROServer",
