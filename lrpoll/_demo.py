@@ -161,6 +161,18 @@ async def _one_server_error(ctx: DemoContext) -> None:
     await ctx.follow()
 
 
+async def _cancel_on_server(ctx: DemoContext) -> None:
+    """Ask the server to cancel at 20 %; the server answers "cancelling", then confirms."""
+    await ctx.follow(until=lambda u: (u.progress or 0) >= 20)
+    if ctx.op.done:
+        return
+    ctx.say("await op.cancel(): one cancel request, then polling until the server confirms")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ctx.follow)
+        outcome = await ctx.op.cancel()
+    ctx.say(f"cancel outcome: {outcome.kind} (HTTP {outcome.http_status})")
+
+
 JOBS: tuple[DemoJob, ...] = (
     DemoJob(
         name="customers",
@@ -202,6 +214,13 @@ JOBS: tuple[DemoJob, ...] = (
         script=JobScript.success(polls=6),
         expect="succeeded",
         drive=_one_server_error,
+    ),
+    DemoJob(
+        name="shipments",
+        story="cancelled on the server at 20 %: cancelling, then confirmed cancelled",
+        script=JobScript.cancel_async(2, polls=10),
+        expect="cancelled",
+        drive=_cancel_on_server,
     ),
 )
 """The demo's jobs, started in this order. Add a `DemoJob` here to script one more."""

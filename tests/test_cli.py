@@ -55,7 +55,7 @@ class TestDemo:
         assert result.stderr == ""
         out = result.stdout
         assert out.startswith(
-            "lrpoll demo: 6 export jobs, one Scheduler, fake server http://127.0.0.1:"
+            "lrpoll demo: 7 export jobs, one Scheduler, fake server http://127.0.0.1:"
         )
         for expected in [
             "customers  succeeded  100%  Export completed: /downloads/job-1.csv",
@@ -72,6 +72,10 @@ class TestDemo:
             "  succeeded  4  customers, orders, inventory, products",
             "  failed     1  invoices",
             "  timed_out  1  audit-log",
+            "  cancelled  1  shipments",
+            "-> await op.cancel(): one cancel request, then polling until the server confirms",
+            "shipments  cancelling",
+            "-> cancel outcome: cancelled (HTTP 202)",
             "errors retried 1",
             "every operation ended as scripted",
         ]:
