@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from .azure import azure_lro
 from .google import google_operation, google_operation_url
+from .odata import ODataAsyncPoller, odata_async, respond_async_headers, start_odata_async
 
 __all__ = [
+    "ODataAsyncPoller",
     "azure_lro",
     "google_operation",
     "google_operation_url",
+    "odata_async",
+    "respond_async_headers",
+    "start_odata_async",
 ]

@@ -11,6 +11,7 @@ from ._jobs import CancelMode, FakeJob, JobScript, JobState
 from ._server import FakeLROServer, RequestRecord
 from .azure import AzureFlow, AzureOperation, FakeAzure
 from .google import FakeGoogleOperations, GoogleOperationRecord, GoogleOperationScript
+from .odata import FakeOData, ODataJob, ODataScript
 
 __all__ = [
     "AzureFlow",
@@ -20,9 +21,12 @@ __all__ = [
     "FakeGoogleOperations",
     "FakeJob",
     "FakeLROServer",
+    "FakeOData",
     "GoogleOperationRecord",
     "GoogleOperationScript",
     "JobScript",
     "JobState",
+    "ODataJob",
+    "ODataScript",
     "RequestRecord",
 ]
