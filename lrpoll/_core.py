@@ -266,7 +266,7 @@ def _render(
 
 
 def _eval(spec: PollSpec, name: str, view: Any) -> Any:
-    expr = spec.expression(name)
+    expr = spec._expressions.get(name)  # the hot path: no accessor call
     return None if expr is None else expr.search(view)
 
 

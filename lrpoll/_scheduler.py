@@ -595,15 +595,23 @@ class Scheduler:
 
     async def _worker(self) -> None:
         loop = asyncio.get_running_loop()
+        streak = 0
         while True:
             op = self._take_due()
             if op is None:
+                streak = 0
                 fut: asyncio.Future[None] = loop.create_future()
                 self._idle.append(fut)
                 self._arm_timer()
                 await fut
                 continue
             await self._poll(op)
+            streak += 1
+            if streak >= 64:
+                # A poll whose answer needs no I/O wait (a zero delay, a cached answer)
+                # never suspends: yield now and then so nothing else on the loop starves.
+                streak = 0
+                await asyncio.sleep(0)
 
     # -- one poll ---------------------------------------------------------------------------
 
@@ -621,8 +629,10 @@ class Scheduler:
             self._apply(op, timed_out(spec, obs, self._base_for(op), operation_id=op.id), now)
             return
         url = URL(op._url, encoded=True)
-        origin = origin_of(url)
-        host = self._hosts.get(origin) if origin is not None else None
+        host = None
+        if self._hosts:  # only once some host has failed
+            origin = origin_of(url)
+            host = self._hosts.get(origin) if origin is not None else None
         if host is not None and host.gate_until > now:
             self._push(op, host.gate_until)
             return

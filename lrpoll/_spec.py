@@ -393,7 +393,7 @@ class PollSpec:
     preset: PresetRef | None = field(default=None, compare=False)
 
     # compiled (not part of the data)
-    _expressions: Mapping[str, Expression] = field(init=False, repr=False, compare=False)
+    _expressions: dict[str, Expression] = field(init=False, repr=False, compare=False)
     _status_template: UrlTemplate | None = field(init=False, repr=False, compare=False)
     _cancel_template: UrlTemplate | None = field(init=False, repr=False, compare=False)
     _result_template: UrlTemplate | None = field(init=False, repr=False, compare=False)
@@ -406,7 +406,7 @@ class PollSpec:
             text = getattr(self, name)
             if text is not None:
                 exprs[name] = Expression(text, field=name)
-        _set(self, "_expressions", MappingProxyType(exprs))
+        _set(self, "_expressions", exprs)
 
         _set(self, "status_from", self._header_names(self.status_from, "status_from"))
         _set(

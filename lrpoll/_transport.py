@@ -26,7 +26,7 @@ from ._exceptions import (
     UntrustedURL,
 )
 from ._expr import json_snippet
-from ._urls import TrustPolicy, origin_of, redact_url, resolve
+from ._urls import TrustPolicy, redact_url, resolve
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -113,7 +113,10 @@ class Transport:
         Raises:
             UntrustedURL: when nothing may be sent there.
         """
-        access = self.trust.check(url)
+        return self._access(url)[0]
+
+    def _access(self, url: URL) -> tuple[str, Origin]:
+        access, origin = self.trust.access(url)
         if access == "anonymous" and self._session_has_credentials:
             raise UntrustedURL(
                 f"{redact_url(url)} is not a trusted origin and the borrowed session sends "
@@ -128,7 +131,7 @@ class Transport:
                 "jar holds cookies for it; give credentials to the Scheduler instead",
                 url=redact_url(url),
             )
-        return access
+        return access, origin
 
     async def request(
         self,
@@ -151,12 +154,12 @@ class Transport:
         # in a token-like query value (a re-signed URL is a new URL, not a loop).
         visited: set[str] = set()
         for _hop in range(self.limits.max_redirects + 1):
-            access = self.check(url)
+            access, origin = self._access(url)
             out_headers = dict(headers or {})
             out_query = dict(query or {})
             out_form = dict(form) if form is not None else None
             if access == "trusted":
-                cred = self.credentials.get(origin_of(url))  # type: ignore[arg-type]
+                cred = self.credentials.get(origin)
                 if cred is not None:
                     cred.apply(out_headers, out_query, out_form)
             target = url.update_query(out_query) if out_query else url

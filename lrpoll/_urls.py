@@ -97,6 +97,14 @@ class TrustPolicy:
         Raises:
             UntrustedURL: for non-http(s) URLs and origins neither trusted nor allowed.
         """
+        return self.access(url)[0]
+
+    def access(self, url: URL) -> tuple[Access, Origin]:
+        """`check`, with the origin it computed (so callers need not compute it again).
+
+        Raises:
+            UntrustedURL: for non-http(s) URLs and origins neither trusted nor allowed.
+        """
         origin = origin_of(url)
         if origin is None:
             raise UntrustedURL(
@@ -104,9 +112,9 @@ class TrustPolicy:
                 url=redact_url(url),
             )
         if origin in self.trusted:
-            return "trusted"
+            return "trusted", origin
         if self.anonymous == "any" or origin in self.anonymous:
-            return "anonymous"
+            return "anonymous", origin
         raise UntrustedURL(
             f"{redact_url(url)} is not on a trusted origin; add its origin to trusted_origins, "
             "or allow it anonymously with allow_origins",
