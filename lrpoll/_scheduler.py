@@ -789,8 +789,16 @@ class Scheduler:
             self._push(op, now + delay)
         elif isinstance(decision, Succeeded):
             op.errors = 0
-            self._observe(op, body, decision.progress, decision.message, notify=False)
-            self._finish(op, "succeeded", result=decision.result, message=decision.message)
+            changed = decision.progress != op.progress
+            op.status, op.progress = body, decision.progress
+            self._finish(
+                op,
+                "succeeded",
+                result=decision.result,
+                message=decision.message,
+                answered=True,
+                progressed=changed,
+            )
         else:
             # An error or 404 body (an error page) is not a status document: keep the last.
             judged = decision.state not in ("error", "gone")
@@ -836,8 +844,6 @@ class Scheduler:
         body: Any,
         progress: float | None,
         message: str | None,
-        *,
-        notify: bool = True,
     ) -> None:
         changed = progress != op.progress
         op.status = body
@@ -845,7 +851,7 @@ class Scheduler:
         if message is not None:
             op.message = message
         extra = op._extra
-        if extra is None or not notify:
+        if extra is None:
             return
         hooks = extra.get("hooks")
         if hooks:
@@ -869,6 +875,8 @@ class Scheduler:
         result: Any = None,
         error: LrpollError | None = None,
         message: str | None = None,
+        answered: bool = False,
+        progressed: bool = False,
     ) -> None:
         if op._state in TERMINAL:
             return
@@ -889,6 +897,11 @@ class Scheduler:
             if token is not None:
                 token._unregister(op)
             hooks = extra.get("hooks") or {}
+            # The final answer's hooks fire once the terminal state is set.
+            if answered and "on_status" in hooks:
+                self._call(op, hooks["on_status"])
+            if progressed and "on_progress" in hooks:
+                self._call(op, hooks["on_progress"])
             if state == "timed_out" and "on_timeout" in hooks:
                 self._call(op, hooks["on_timeout"])
             if "on_done" in hooks:

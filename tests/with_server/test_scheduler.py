@@ -70,7 +70,7 @@ class TestHappyPath:
         assert op.message == "Export finished!"
 
     async def test_callbacks_fire_for_status_progress_and_done(self, server: FakeLROServer) -> None:
-        """on_status fires per running answer, on_progress on each change, on_done once."""
+        """on_status fires per answer, on_progress on each change (100 % too), on_done once."""
         calls: list[tuple[str, float | None, float]] = []
 
         def hook(name: str) -> Callable[[lrpoll.Operation], None]:
@@ -88,14 +88,14 @@ class TestHappyPath:
                 on_timeout=hook("timeout"),
             )
             await op
-        # Documented by the runtime as it stands: the terminal answer fires on_done only
-        # (its progress is in op.progress and in the last update, not in on_progress).
         assert calls == [
             ("status", 10.0, 0.0),
             ("progress", 10.0, 0.0),
             ("status", 10.0, 1.0),
             ("status", 60.0, 2.0),
             ("progress", 60.0, 2.0),
+            ("status", 100.0, 3.0),
+            ("progress", 100.0, 3.0),
             ("done", 100.0, 3.0),
         ]
 
@@ -354,7 +354,8 @@ class TestLifecycle:
             )
             assert await op == {"url": "/downloads/job-1.csv"}
         errors = [r for r in logs.records if r.levelname == "ERROR"]
-        assert [r.getMessage() for r in errors] == ["callback failed"] * 4
+        # on_status on each of the 4 answers, then on_done once
+        assert [r.getMessage() for r in errors] == ["callback failed"] * 5
         assert "boom" in logs.text()
         assert "use op.updates() for async code" in logs.text()
         assert gaps(poll_times(server)) == [1.0, 1.0, 1.0]
