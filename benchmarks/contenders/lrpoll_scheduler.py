@@ -54,7 +54,7 @@ class Lrpoll(Contender):
 
     name: ClassVar[str] = "lrpoll"
     description: ClassVar[str] = "lrpoll.Scheduler: timer heap + fixed pool of request slots"
-    order: ClassVar[int] = 30
+    order: ClassVar[int] = 25
 
     _scheduler: lrpoll.Scheduler
     _spec: lrpoll.PollSpec

@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of lrpoll and the pollers users would pick instead."""
