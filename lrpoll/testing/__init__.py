@@ -8,6 +8,7 @@ The lrpoll library never imports this package.
 """
 
 from ._jobs import CancelMode, FakeJob, JobScript, JobState
+from ._loopback import LoopbackServer
 from ._server import FakeLROServer, RequestRecord
 from .azure import AzureFlow, AzureOperation, FakeAzure
 from .google import FakeGoogleOperations, GoogleOperationRecord, GoogleOperationScript
@@ -26,6 +27,7 @@ __all__ = [
     "GoogleOperationScript",
     "JobScript",
     "JobState",
+    "LoopbackServer",
     "ODataJob",
     "ODataScript",
     "RequestRecord",

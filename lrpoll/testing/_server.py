@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from aiohttp import web
 
 from ._jobs import FakeJob, JobScript
+from ._loopback import LoopbackServer
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
-    from types import TracebackType
 
     from multidict import CIMultiDictProxy
 
@@ -123,7 +123,7 @@ def _error(
     return web.json_response(body, status=status, headers=headers)
 
 
-class FakeLROServer:
+class FakeLROServer(LoopbackServer):
     """A fake "export job" server on 127.0.0.1 for tests, demos and examples.
 
     Use it as an async context manager (or call `start()` / `close()`) inside the event loop
@@ -191,15 +191,8 @@ class FakeLROServer:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Bind and start serving.
-
-        Raises:
-            RuntimeError: Raised when the server is already started.
-            OSError: Raised when the address cannot be bound.
-        """
-        if self._runner is not None:
-            raise RuntimeError("FakeLROServer is already started")
+    def _app(self) -> web.Application:
+        """The fake's application: its middleware and routes."""
         app = web.Application(middlewares=[self._middleware])
         p = self.prefix
         app.router.add_post(p, self._create)
@@ -207,58 +200,7 @@ class FakeLROServer:
         app.router.add_get(p + "/{id}", self._peek)
         app.router.add_post(p + "/{id}/cancel", self._cancel)
         app.router.add_delete(p + "/{id}", self._cancel)
-        runner = web.AppRunner(
-            app, handle_signals=False, access_log=None, shutdown_timeout=self._shutdown_timeout
-        )
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self.host, self._requested_port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._port = runner.addresses[0][1]
-
-    async def close(self) -> None:
-        """Stop serving and close every connection; does nothing when not started."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def __aenter__(self) -> FakeLROServer:
-        """Start the server and return it."""
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the server."""
-        await self.close()
-
-    @property
-    def port(self) -> int:
-        """The bound port.
-
-        Raises:
-            RuntimeError: Raised before the server was started.
-        """
-        if self._port is None:
-            raise RuntimeError("FakeLROServer is not started")
-        return self._port
-
-    @property
-    def base_url(self) -> str:
-        """`http://HOST:PORT` of the running server (IPv6 hosts in brackets)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def url(self, path: str = "/") -> str:
-        """Return the absolute URL of `path` (an absolute path, kept as written) on this server."""
-        return self.base_url + (path if path.startswith("/") else "/" + path)
+        return app
 
     def status_url(self, job_id: str) -> str:
         """Return the absolute status URL of job `job_id`."""

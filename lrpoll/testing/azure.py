@@ -48,11 +48,11 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from aiohttp import web
 
+from ._loopback import LoopbackServer
 from ._server import RequestRecord, _loopback, _redact
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
-    from types import TracebackType
 
     _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -232,7 +232,7 @@ class AzureOperation:
             self.ended = self.flow.outcome
 
 
-class FakeAzure:
+class FakeAzure(LoopbackServer):
     """A fake Azure service on 127.0.0.1 for tests, demos and examples.
 
     ```python
@@ -285,15 +285,8 @@ class FakeAzure:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Bind and start serving.
-
-        Raises:
-            RuntimeError: Raised when the server is already started.
-            OSError: Raised when the address cannot be bound.
-        """
-        if self._runner is not None:
-            raise RuntimeError("FakeAzure is already started")
+    def _app(self) -> web.Application:
+        """The fake's application: its middleware and routes."""
         app = web.Application(middlewares=[self._middleware])
         thing = THINGS + "/{name}"
         for method in ("PUT", "PATCH", "POST", "DELETE"):
@@ -304,58 +297,7 @@ class FakeAzure:
         app.router.add_delete("/operations/{id}", self._cancel)
         app.router.add_get("/locations/{id}/{hop}", self._location)
         app.router.add_get("/results/{id}", self._result)
-        runner = web.AppRunner(
-            app, handle_signals=False, access_log=None, shutdown_timeout=self._shutdown_timeout
-        )
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self.host, self._requested_port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._port = runner.addresses[0][1]
-
-    async def close(self) -> None:
-        """Stop serving and close every connection; does nothing when not started."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def __aenter__(self) -> FakeAzure:
-        """Start the server and return it."""
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the server."""
-        await self.close()
-
-    @property
-    def port(self) -> int:
-        """The bound port.
-
-        Raises:
-            RuntimeError: Raised before the server was started.
-        """
-        if self._port is None:
-            raise RuntimeError("FakeAzure is not started")
-        return self._port
-
-    @property
-    def base_url(self) -> str:
-        """``http://HOST:PORT`` of the running server."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def url(self, path: str = "/") -> str:
-        """The absolute URL of ``path`` on this server."""
-        return self.base_url + (path if path.startswith("/") else "/" + path)
+        return app
 
     def resource_url(self, name: str) -> str:
         """The absolute URL of resource ``name`` (without ``api-version``)."""

@@ -42,11 +42,11 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from aiohttp import web
 
+from ._loopback import LoopbackServer
 from ._server import RequestRecord, _loopback, _redact
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
-    from types import TracebackType
 
     _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -335,7 +335,7 @@ class _Fault:
     seconds: float = 0.0
 
 
-class FakeGoogleOperations:
+class FakeGoogleOperations(LoopbackServer):
     """A fake Google API with long-running operations, on 127.0.0.1, for tests and examples.
 
     Use it as an async context manager (or call `start()` / `close()`) inside the event loop
@@ -426,73 +426,15 @@ class FakeGoogleOperations:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Bind and start serving.
-
-        Raises:
-            RuntimeError: Raised when the server is already started.
-            OSError: Raised when the address cannot be bound.
-        """
-        if self._runner is not None:
-            raise RuntimeError("FakeGoogleOperations is already started")
+    def _app(self) -> web.Application:
+        """The fake's application: its middleware and routes."""
         app = web.Application(middlewares=[self._middleware])
         root = self.api_root
         app.router.add_post(root + "/projects/{project}/locations/{location}/exports", self._create)
         app.router.add_post(root + "/{name:.+}:cancel", self._cancel)
         app.router.add_get(root + "/{name:.+}", self._get)
         app.router.add_delete(root + "/{name:.+}", self._delete)
-        runner = web.AppRunner(
-            app, handle_signals=False, access_log=None, shutdown_timeout=self._shutdown_timeout
-        )
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self.host, self._requested_port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._port = runner.addresses[0][1]
-
-    async def close(self) -> None:
-        """Stop serving and close every connection; does nothing when not started."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def __aenter__(self) -> FakeGoogleOperations:
-        """Start the server and return it."""
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the server."""
-        await self.close()
-
-    @property
-    def port(self) -> int:
-        """The bound port.
-
-        Raises:
-            RuntimeError: Raised before the server was started.
-        """
-        if self._port is None:
-            raise RuntimeError("FakeGoogleOperations is not started")
-        return self._port
-
-    @property
-    def base_url(self) -> str:
-        """`http://HOST:PORT` of the running server (IPv6 hosts in brackets)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def url(self, path: str = "/") -> str:
-        """Return the absolute URL of `path` (an absolute path, kept as written) on this server."""
-        return self.base_url + (path if path.startswith("/") else "/" + path)
+        return app
 
     def operation_url(self, name: str) -> str:
         """Return the absolute status URL of the operation `name` (`GET {api_root}/{name}`)."""

@@ -45,11 +45,11 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from aiohttp import web
 
+from ._loopback import LoopbackServer
 from ._server import RequestRecord, _loopback, _redact
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
-    from types import TracebackType
 
     _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -198,7 +198,7 @@ def _prefers(header: str) -> dict[str, str]:
     return out
 
 
-class FakeOData:
+class FakeOData(LoopbackServer):
     """A fake OData service on 127.0.0.1 with asynchronous requests (OData-P §11.6).
 
     Knobs are attributes: set them before (or between) requests.
@@ -296,15 +296,13 @@ class FakeOData:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Bind and start serving.
+    @property
+    def service_root(self) -> str:
+        """The absolute service root, ``<base_url>/odata``."""
+        return self.base_url + "/odata"
 
-        Raises:
-            RuntimeError: Raised when the server is already started.
-            OSError: Raised when the address cannot be bound.
-        """
-        if self._runner is not None:
-            raise RuntimeError("FakeOData is already started")
+    def _app(self) -> web.Application:
+        """The fake's application: its middleware and routes."""
         app = web.Application(middlewares=[self._middleware])
         app.on_response_prepare.append(self._version_header)
         app.router.add_post("/odata/Exports", self._exports)
@@ -314,63 +312,7 @@ class FakeOData:
         app.router.add_get("/odata/Exports({id})", self._entity)
         app.router.add_get("/odata/$async/{token}", self._monitor)
         app.router.add_delete("/odata/$async/{token}", self._delete)
-        runner = web.AppRunner(
-            app, handle_signals=False, access_log=None, shutdown_timeout=self._shutdown_timeout
-        )
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self.host, self._requested_port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._port = runner.addresses[0][1]
-
-    async def close(self) -> None:
-        """Stop serving and close every connection; does nothing when not started."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def __aenter__(self) -> FakeOData:
-        """Start the server and return it."""
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the server."""
-        await self.close()
-
-    @property
-    def port(self) -> int:
-        """The bound port.
-
-        Raises:
-            RuntimeError: Raised before the server was started.
-        """
-        if self._port is None:
-            raise RuntimeError("FakeOData is not started")
-        return self._port
-
-    @property
-    def base_url(self) -> str:
-        """``http://HOST:PORT`` of the running server (IPv6 hosts in brackets)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    @property
-    def service_root(self) -> str:
-        """The absolute service root, ``<base_url>/odata``."""
-        return self.base_url + "/odata"
-
-    def url(self, path: str = "/") -> str:
-        """Return the absolute URL of ``path`` (an absolute path) on this server."""
-        return self.base_url + (path if path.startswith("/") else "/" + path)
+        return app
 
     def monitor_url(self, token: str) -> str:
         """Return the absolute status-monitor URL of job ``token``."""
