@@ -107,6 +107,7 @@ class _Host:
     """Per-origin health: a gate closed by 429 and a token bucket that paces retries."""
 
     gate_until: float = 0.0
+    release_at: float = 0.0
     tokens: float = 0.0
     refilled_at: float = 0.0
 
@@ -137,6 +138,8 @@ class Scheduler:
         limits: body caps, timeouts, redirect hops.
         retry_rate: retries per second a failing host gets (token bucket).
         retry_burst: retries a failing host gets at once.
+        gate_release_rate: polls per second a host gets when the gate a 429 closed
+            reopens (the polls held at the gate leave at this rate).
         seed: seeds the jitter, for reproducible schedules.
         abandon: what happens to an operation whose awaiting task is cancelled
             (``"stop"``, ``"cancel"`` or ``"detach"``; per operation in `start`/`watch`).
@@ -164,6 +167,7 @@ class Scheduler:
         limits: Limits | None = None,
         retry_rate: float = 5.0,
         retry_burst: float = 20.0,
+        gate_release_rate: float = 50.0,
         seed: int | None = None,
         abandon: AbandonPolicy = "stop",
         abandon_timeout: float = 5.0,
@@ -213,6 +217,9 @@ class Scheduler:
         self._per_host = per_host
         self._retry_rate = retry_rate
         self._retry_burst = retry_burst
+        if gate_release_rate <= 0:
+            raise ValueError("gate_release_rate must be above 0")
+        self._gate_release_rate = gate_release_rate
         self._rng = random.Random(seed)
         self._abandon: AbandonPolicy = abandon
         self._abandon_timeout = abandon_timeout
@@ -634,7 +641,11 @@ class Scheduler:
             origin = origin_of(url)
             host = self._hosts.get(origin) if origin is not None else None
         if host is not None and host.gate_until > now:
-            self._push(op, host.gate_until)
+            # Held at the gate; when it reopens, the held polls leave at the release rate
+            # instead of all at once (a herd would earn the next 429).
+            due = max(host.gate_until, host.release_at)
+            host.release_at = due + 1.0 / self._gate_release_rate
+            self._push(op, due)
             return
         self._in_flight.add(op)
         self._counters.in_flight += 1

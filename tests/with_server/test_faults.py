@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import anyio
 import pytest
 
@@ -210,6 +212,29 @@ class TestHostHealth:
         assert poll_times(server, f"*/{a1.id}/status") == expected
         assert poll_times(server, f"*/{a2.id}/status") == expected
         assert poll_times(other) == [float(t) for t in range(16)]
+
+    async def test_gate_release_follows_the_host_rate(self, server: FakeLROServer) -> None:
+        """F44: polls held at a 429 gate leave at `gate_release_rate` when it reopens."""
+        jobs = [server.add_job(JobScript.slow()) for _ in range(100)]
+        rate = 20.0
+        async with lrpoll.Scheduler(base_url=server.base_url, gate_release_rate=rate) as scheduler:
+            for job in jobs:
+                scheduler.watch(server.status_url(job.id), export_spec())
+            await anyio.sleep(0.5)
+            server.throttle_next(f"*/{jobs[0].id}/status", retry_after="10")
+            await anyio.sleep(20)
+        throttled = [r.time for r in server.requests if r.status == 429]
+        assert throttled == [1.0]
+        assert [t for t in poll_times(server) if 1.0 < t < 11.0] == []
+        # each op's first poll after the gate; per 100 ms window at most rate/10 (+1 for
+        # the throttled op's own Retry-After poll at 11.0)
+        released = [
+            min(t for t in poll_times(server, f"*/{job.id}/status") if t >= 11.0) for job in jobs
+        ]
+        windows = Counter(round((t - 11.0) * 1000) // 100 for t in released)
+        assert max(windows.values()) <= rate / 10 + 1
+        # 99 ops were held: released at 11.0, 11.05, ... 11.0 + 98 / rate
+        assert max(released) - 11.0 >= 98 / rate - 1e-6
 
     async def test_herd_of_100_ops_recovers_with_paced_retries(self, server: FakeLROServer) -> None:
         """F42: 100 ops through 300 503s all complete; retries never outrun the token bucket."""
