@@ -19,65 +19,26 @@ bearer check, then its route. Every request is logged in `requests`.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import json
 from collections import deque
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from aiohttp import web
 
 from ._jobs import FakeJob, JobScript
-from ._loopback import LoopbackServer
+from ._loopback import LoopbackServer, RequestRecord, _loopback
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
-
-    from multidict import CIMultiDictProxy
 
     _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 __all__ = ["FakeLROServer", "RequestRecord"]
 
-_REDACTED_NAME_PARTS = ("authorization", "cookie", "api-key", "token", "secret")
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _INJECTED_BODY = b'{"error": {"code": "Unavailable", "message": "injected failure"}}'
 _THROTTLED_BODY = b'{"error": {"code": "TooManyRequests", "message": "slow down"}}'
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    """One request as the fake server saw it.
-
-    Attributes:
-        time: Loop time at which the request arrived.
-        method: HTTP method, upper case.
-        path: Decoded path (`%2F` becomes `/`).
-        raw_path: The request target exactly as sent, query included (`%2F` stays `%2F`).
-        query: Query parameters (the last value wins for repeated names).
-        headers: Request headers with lower-case names; credentials (any name containing
-            `authorization`, `cookie`, `api-key`, `token` or `secret`) read `"REDACTED"`.
-        body: The raw request body.
-        status: Response status, or 0 when the connection was dropped without an answer.
-    """
-
-    time: float
-    method: str
-    path: str
-    raw_path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-    status: int
-
-    def json(self) -> Any:
-        """Return the body parsed as JSON.
-
-        Raises:
-            ValueError: Raised when the body is not valid JSON.
-        """
-        return json.loads(self.body)
 
 
 FaultKind = Literal["fail", "delay", "drop", "malformed", "throttle", "redirect"]
@@ -92,28 +53,6 @@ class _Fault:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
-
-
-def _loopback(host: str) -> str:
-    """Return `host` as a loopback address, refusing anything else."""
-    if host == "localhost":
-        return "127.0.0.1"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    if address is None or not address.is_loopback:
-        raise ValueError(f"FakeLROServer binds loopback addresses only, not {host!r}")
-    return str(address)
-
-
-def _redact(headers: CIMultiDictProxy[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, value in headers.items():
-        key = name.lower()
-        shown = "REDACTED" if any(p in key for p in _REDACTED_NAME_PARTS) else value
-        out[key] = f"{out[key]}, {shown}" if key in out else shown
-    return out
 
 
 def _error(
@@ -245,14 +184,6 @@ class FakeLROServer(LoopbackServer):
         self.jobs[job_id] = job
         return job
 
-    def requests_to(self, path_glob: str = "*", method: str | None = None) -> list[RequestRecord]:
-        """Return the logged requests whose path matches `path_glob` (and `method`, if given)."""
-        return [
-            r
-            for r in self.requests
-            if fnmatchcase(r.path, path_glob) and (method is None or r.method == method.upper())
-        ]
-
     # -- fault injection ---------------------------------------------------------------------
 
     def fail_next(
@@ -328,34 +259,6 @@ class FakeLROServer(LoopbackServer):
         return delay, answer
 
     # -- request pipeline --------------------------------------------------------------------
-
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
-        arrived = asyncio.get_running_loop().time()
-        body = await request.read()
-        status = 0
-        try:
-            response = await self._answer(request, handler)
-            if response is None:  # dropped: the transport is closed, nothing reaches the client
-                return web.Response()
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        finally:
-            self.requests.append(
-                RequestRecord(
-                    time=arrived,
-                    method=request.method,
-                    path=request.path,
-                    raw_path=request.raw_path,
-                    query=dict(request.query.items()),
-                    headers=_redact(request.headers),
-                    body=body,
-                    status=status,
-                )
-            )
 
     async def _answer(self, request: web.Request, handler: _Handler) -> web.StreamResponse | None:
         delay, fault = self._take_faults(request.path)

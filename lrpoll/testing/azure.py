@@ -43,13 +43,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from aiohttp import web
 
-from ._loopback import LoopbackServer
-from ._server import RequestRecord, _loopback, _redact
+from ._loopback import LoopbackServer, _loopback
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -274,7 +272,7 @@ class FakeAzure(LoopbackServer):
         self.bearer = bearer
         self.flows: dict[str, AzureFlow] = {}
         self.operations: dict[str, AzureOperation] = {}
-        self.requests: list[RequestRecord] = []
+        self.requests = []
         self._by_name: dict[str, AzureOperation] = {}
         self._deleted: set[str] = set()
         self._requested_port = port
@@ -284,6 +282,9 @@ class FakeAzure(LoopbackServer):
         self._port: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
+
+    async def _answer(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        return self._check(request) or await handler(request)
 
     def _app(self) -> web.Application:
         """The fake's application: its middleware and routes."""
@@ -335,14 +336,6 @@ class FakeAzure(LoopbackServer):
     def resource(self, name: str) -> dict[str, Any]:
         """The resource document of ``name`` now (without a tick)."""
         return self._resource_doc(name, self._by_name.get(name))
-
-    def requests_to(self, path_glob: str = "*", method: str | None = None) -> list[RequestRecord]:
-        """The logged requests whose path matches ``path_glob`` (and ``method``, if given)."""
-        return [
-            r
-            for r in self.requests
-            if fnmatchcase(r.path, path_glob) and (method is None or r.method == method.upper())
-        ]
 
     # -- documents ---------------------------------------------------------------------------
 
@@ -420,32 +413,6 @@ class FakeAzure(LoopbackServer):
         return None
 
     # -- request pipeline --------------------------------------------------------------------
-
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
-        arrived = asyncio.get_running_loop().time()
-        body = await request.read()
-        status = 0
-        try:
-            response = self._check(request) or await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        finally:
-            self.requests.append(
-                RequestRecord(
-                    time=arrived,
-                    method=request.method,
-                    path=request.path,
-                    raw_path=request.raw_path,
-                    query=dict(request.query.items()),
-                    headers=_redact(request.headers),
-                    body=body,
-                    status=status,
-                )
-            )
 
     def _check(self, request: web.Request) -> web.Response | None:
         if self.bearer is not None and (

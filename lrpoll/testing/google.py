@@ -42,8 +42,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from aiohttp import web
 
-from ._loopback import LoopbackServer
-from ._server import RequestRecord, _loopback, _redact
+from ._loopback import LoopbackServer, _loopback
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -414,7 +413,7 @@ class FakeGoogleOperations(LoopbackServer):
         self.operations: dict[str, GoogleOperationRecord] = {}
         self.deleted: dict[str, GoogleOperationRecord] = {}
         self.expired: dict[str, GoogleOperationRecord] = {}
-        self.requests: list[RequestRecord] = []
+        self.requests = []
         self._bearer = bearer
         self._requested_port = port
         self._shutdown_timeout = shutdown_timeout
@@ -512,14 +511,6 @@ class FakeGoogleOperations(LoopbackServer):
         self.expired[name] = record
         return record
 
-    def requests_to(self, path_glob: str = "*", method: str | None = None) -> list[RequestRecord]:
-        """Return the logged requests whose path matches `path_glob` (and `method`, if given)."""
-        return [
-            r
-            for r in self.requests
-            if fnmatchcase(r.path, path_glob) and (method is None or r.method == method.upper())
-        ]
-
     def error_body(self, status: str, message: str | None = None) -> dict[str, Any]:
         """Return the error body this server sends for the canonical code `status`.
 
@@ -582,32 +573,6 @@ class FakeGoogleOperations(LoopbackServer):
         return delay, answer
 
     # -- request pipeline --------------------------------------------------------------------
-
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
-        arrived = asyncio.get_running_loop().time()
-        body = await request.read()
-        status = 0
-        try:
-            response = await self._answer(request, handler)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        finally:
-            self.requests.append(
-                RequestRecord(
-                    time=arrived,
-                    method=request.method,
-                    path=request.path,
-                    raw_path=request.raw_path,
-                    query=dict(request.query.items()),
-                    headers=_redact(request.headers),
-                    body=body,
-                    status=status,
-                )
-            )
 
     async def _answer(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
         delay, fault = self._take_faults(request.path)

@@ -33,20 +33,17 @@ callback would only echo the client's own polls). Every request is logged in `re
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import json
 import math
 import time
 from collections import deque
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from aiohttp import web
 
-from ._loopback import LoopbackServer
-from ._server import RequestRecord, _loopback, _redact
+from ._loopback import LoopbackServer, _loopback
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -285,7 +282,7 @@ class FakeOData(LoopbackServer):
         self.cancel_unsupported = cancel_unsupported
         self.cancel_ignored = cancel_ignored
         self.jobs: dict[str, ODataJob] = {}
-        self.requests: list[RequestRecord] = []
+        self.requests = []
         self._requested_port = port
         self._shutdown_timeout = shutdown_timeout
         self._scripts: deque[ODataScript] = deque()
@@ -300,6 +297,9 @@ class FakeOData(LoopbackServer):
     def service_root(self) -> str:
         """The absolute service root, ``<base_url>/odata``."""
         return self.base_url + "/odata"
+
+    async def _answer(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        return self._check_auth(request) or await handler(request)
 
     def _app(self) -> web.Application:
         """The fake's application: its middleware and routes."""
@@ -340,14 +340,6 @@ class FakeOData(LoopbackServer):
         """
         del self.jobs[token]
 
-    def requests_to(self, path_glob: str = "*", method: str | None = None) -> list[RequestRecord]:
-        """Return the logged requests whose path matches ``path_glob`` (and ``method``)."""
-        return [
-            r
-            for r in self.requests
-            if fnmatchcase(r.path, path_glob) and (method is None or r.method == method.upper())
-        ]
-
     def _new_job(self, kind: RequestKind, prefer: str) -> ODataJob:
         script = self._scripts.popleft() if self._scripts else ODataScript(ticks=self.ticks)
         token = f"job{self._next_job}"
@@ -362,32 +354,6 @@ class FakeOData(LoopbackServer):
         return entity_id
 
     # -- request pipeline --------------------------------------------------------------------
-
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
-        arrived = asyncio.get_running_loop().time()
-        body = await request.read()
-        status = 0
-        try:
-            response = self._check_auth(request) or await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        finally:
-            self.requests.append(
-                RequestRecord(
-                    time=arrived,
-                    method=request.method,
-                    path=request.path,
-                    raw_path=request.raw_path,
-                    query=dict(request.query.items()),
-                    headers=_redact(request.headers),
-                    body=body,
-                    status=status,
-                )
-            )
 
     async def _version_header(self, request: web.Request, response: web.StreamResponse) -> None:
         response.headers["OData-Version"] = self.odata_version
