@@ -385,9 +385,7 @@ class Scheduler:
         else:
             status_url = self._status_url(resolve(request_url, status_ref), spec)
         op = Operation(self, spec, op_id, status_url, now, base)
-        self._hooks(op, on_progress, on_status, on_done, on_timeout)
-        self._counters.states["pending"] += 1
-        self._attach(op, token, abandon)
+        self._adopt(op, token, abandon, on_progress, on_status, on_done, on_timeout)
         if isinstance(decision, Succeeded | Ended):
             op.status = answer.body
             if isinstance(decision, Succeeded) and spec.result_template is not None:
@@ -425,14 +423,11 @@ class Scheduler:
         url = self._status_url(self._absolute(status_url), spec)
         now = self.time()
         op = Operation(self, spec, operation_id or next(self._ids), url, now)
-        self._hooks(op, on_progress, on_status, on_done, on_timeout)
-        self._counters.states["pending"] += 1
-        self._attach(op, None, abandon)
+        self._adopt(op, token, abandon, on_progress, on_status, on_done, on_timeout)
         self._set_state(op, "running")
         jitter = spec.first_poll_jitter * self._rng.random() if spec.first_poll_jitter else 0.0
         self._push(op, now + jitter)
         if token is not None:
-            self._attach(op, token, abandon)
             token._register(op)
         return op
 
@@ -476,9 +471,7 @@ class Scheduler:
         op = Operation(self, spec, doc["id"], url, now - doc["elapsed"], base)
         op.attempts, op.errors = doc["attempts"], doc["errors"]
         op.progress, op.status = doc["progress"], doc.get("last")
-        self._hooks(op, on_progress, on_status, on_done, on_timeout)
-        self._counters.states["pending"] += 1
-        self._attach(op, token, abandon)
+        self._adopt(op, token, abandon, on_progress, on_status, on_done, on_timeout)
         if doc["cancel_sent"]:
             sent = asyncio.get_running_loop().create_future()
             accepted = doc["state"] == "cancelling"
@@ -956,13 +949,23 @@ class Scheduler:
         self._set_state(op, "running")
         self._push(op, now)
 
-    def _attach(
-        self, op: Operation, token: CancelToken | None, abandon: AbandonPolicy | None
+    def _adopt(
+        self,
+        op: Operation,
+        token: CancelToken | None,
+        abandon: AbandonPolicy | None,
+        *callbacks: Callback | None,
     ) -> None:
+        """Count a new operation and keep its hooks, token and abandon policy (lazily)."""
+        names = ("on_progress", "on_status", "on_done", "on_timeout")
+        hooks = {n: cb for n, cb in zip(names, callbacks, strict=True) if cb is not None}
+        if hooks:
+            op._extras()["hooks"] = hooks
         if token is not None:
             op._extras()["token"] = token
         if abandon is not None and abandon != self._abandon:
             op._extras()["abandon"] = abandon
+        self._counters.states["pending"] += 1
 
     async def _abandoned(self, op: Operation) -> None:
         """The task awaiting ``op`` was cancelled: apply the operation's abandon policy."""
@@ -1088,12 +1091,6 @@ class Scheduler:
         return _CancelSent(result, message, answer.status, True)
 
     # -- hooks, logging ---------------------------------------------------------------------
-
-    def _hooks(self, op: Operation, *callbacks: Callback | None) -> None:
-        names = ("on_progress", "on_status", "on_done", "on_timeout")
-        hooks = {n: cb for n, cb in zip(names, callbacks, strict=True) if cb is not None}
-        if hooks:
-            op._extras()["hooks"] = hooks
 
     def _call(self, op: Operation, callback: Callback) -> None:
         try:
