@@ -12,9 +12,9 @@ import asyncio
 import ipaddress
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from aiohttp import web
 
@@ -27,6 +27,21 @@ __all__ = ["LoopbackServer", "RequestRecord"]
 
 _REDACTED_NAME_PARTS = ("authorization", "cookie", "api-key", "token", "secret")
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+FaultKind = Literal["fail", "delay", "drop", "malformed", "throttle", "redirect"]
+
+
+@dataclass
+class _Fault:
+    """One injected fault, for the next ``times`` requests whose path matches ``path_glob``."""
+
+    kind: FaultKind
+    path_glob: str
+    times: int
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +109,7 @@ class LoopbackServer(abc.ABC):
 
     host: str
     requests: list[RequestRecord]
+    _faults: list[_Fault]
     _requested_port: int
     _shutdown_timeout: float
     _runner: web.AppRunner | None = None
@@ -110,6 +126,24 @@ class LoopbackServer(abc.ABC):
             for r in self.requests
             if fnmatchcase(r.path, path_glob) and (method is None or r.method == method.upper())
         ]
+
+    def _add(self, fault: _Fault) -> None:
+        if fault.times < 1:
+            raise ValueError("times must be >= 1")
+        self._faults.append(fault)
+
+    def _take_faults(self, path: str) -> tuple[float, _Fault | None]:
+        """Consume the faults matching `path`: total delay, then the first answering fault."""
+        delay, answer = 0.0, None
+        for fault in self._faults:
+            if fault.times > 0 and fnmatchcase(path, fault.path_glob):
+                fault.times -= 1
+                if fault.kind != "delay":
+                    answer = fault
+                    break
+                delay += fault.seconds
+        self._faults = [f for f in self._faults if f.times > 0]
+        return delay, answer
 
     async def _answer(self, request: web.Request, handler: _Handler) -> web.StreamResponse | None:
         """Answer one request (None: drop the connection); by default, the route's handler."""

@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Literal
 
 from aiohttp import web
 
 from ._jobs import FakeJob, JobScript
-from ._loopback import LoopbackServer, RequestRecord, _loopback
+from ._loopback import LoopbackServer, RequestRecord, _Fault, _loopback
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -39,20 +37,6 @@ __all__ = ["FakeLROServer", "RequestRecord"]
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _INJECTED_BODY = b'{"error": {"code": "Unavailable", "message": "injected failure"}}'
 _THROTTLED_BODY = b'{"error": {"code": "TooManyRequests", "message": "slow down"}}'
-
-
-FaultKind = Literal["fail", "delay", "drop", "malformed", "throttle", "redirect"]
-
-
-@dataclass
-class _Fault:
-    kind: FaultKind
-    path_glob: str
-    times: int
-    status: int = 200
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
 
 
 def _error(
@@ -123,7 +107,7 @@ class FakeLROServer(LoopbackServer):
         self._bearer = bearer
         self._authorized_polls = 0
         self._scripts: deque[JobScript] = deque()
-        self._faults: list[_Fault] = []
+        self._faults = []
         self._next_id = 1
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -239,24 +223,6 @@ class FakeLROServer(LoopbackServer):
         if status not in _REDIRECT_STATUSES:
             raise ValueError(f"redirect status must be one of {sorted(_REDIRECT_STATUSES)}")
         self._add(_Fault("redirect", path_glob, times, status, b"", {"Location": location}))
-
-    def _add(self, fault: _Fault) -> None:
-        if fault.times < 1:
-            raise ValueError("times must be >= 1")
-        self._faults.append(fault)
-
-    def _take_faults(self, path: str) -> tuple[float, _Fault | None]:
-        """Consume the faults matching `path`: total delay, then the first answering fault."""
-        delay, answer = 0.0, None
-        for fault in self._faults:
-            if fault.times > 0 and fnmatchcase(path, fault.path_glob):
-                fault.times -= 1
-                if fault.kind != "delay":
-                    answer = fault
-                    break
-                delay += fault.seconds
-        self._faults = [f for f in self._faults if f.times > 0]
-        return delay, answer
 
     # -- request pipeline --------------------------------------------------------------------
 

@@ -37,12 +37,11 @@ import asyncio
 import json
 from collections import deque
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from aiohttp import web
 
-from ._loopback import LoopbackServer, _loopback
+from ._loopback import LoopbackServer, _Fault, _loopback
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -323,17 +322,6 @@ class GoogleOperationRecord:
         return doc
 
 
-@dataclass
-class _Fault:
-    kind: Literal["fail", "delay"]
-    path_glob: str
-    times: int
-    status: int = 503
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
-
-
 class FakeGoogleOperations(LoopbackServer):
     """A fake Google API with long-running operations, on 127.0.0.1, for tests and examples.
 
@@ -418,7 +406,7 @@ class FakeGoogleOperations(LoopbackServer):
         self._requested_port = port
         self._shutdown_timeout = shutdown_timeout
         self._scripts: deque[GoogleOperationScript] = deque()
-        self._faults: list[_Fault] = []
+        self._faults = []
         self._next_id = 1
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -554,23 +542,6 @@ class FakeGoogleOperations(LoopbackServer):
         if not seconds >= 0:
             raise ValueError("seconds must be >= 0")
         self._add(_Fault("delay", path_glob, times, seconds=seconds))
-
-    def _add(self, fault: _Fault) -> None:
-        if fault.times < 1:
-            raise ValueError("times must be >= 1")
-        self._faults.append(fault)
-
-    def _take_faults(self, path: str) -> tuple[float, _Fault | None]:
-        delay, answer = 0.0, None
-        for fault in self._faults:
-            if fault.times > 0 and fnmatchcase(path, fault.path_glob):
-                fault.times -= 1
-                if fault.kind != "delay":
-                    answer = fault
-                    break
-                delay += fault.seconds
-        self._faults = [f for f in self._faults if f.times > 0]
-        return delay, answer
 
     # -- request pipeline --------------------------------------------------------------------
 
