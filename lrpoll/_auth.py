@@ -89,11 +89,20 @@ class BasicAuth:
 
 
 @dataclass(frozen=True, slots=True)
-class Header:
-    """Any header (``X-Api-Key``, ``X-Esri-Authorization``)."""
+class _Named:
+    """A credential that is one named value (a header, a query parameter, a form field)."""
 
     name: str
     value: str | Callable[[], str] = field(repr=False)
+
+    def secrets(self) -> tuple[str, ...]:
+        """The value."""
+        return (_value(self.value),)
+
+
+@dataclass(frozen=True, slots=True)
+class Header(_Named):
+    """Any header (``X-Api-Key``, ``X-Esri-Authorization``)."""
 
     def apply(
         self,
@@ -104,17 +113,10 @@ class Header:
         """Set the header."""
         headers[self.name] = _value(self.value)
 
-    def secrets(self) -> tuple[str, ...]:
-        """The value."""
-        return (_value(self.value),)
-
 
 @dataclass(frozen=True, slots=True)
-class QueryParam:
+class QueryParam(_Named):
     """A query parameter (ArcGIS's ``token`` on GET)."""
-
-    name: str
-    value: str | Callable[[], str] = field(repr=False)
 
     def apply(
         self,
@@ -125,17 +127,10 @@ class QueryParam:
         """Set the parameter."""
         query[self.name] = _value(self.value)
 
-    def secrets(self) -> tuple[str, ...]:
-        """The value."""
-        return (_value(self.value),)
-
 
 @dataclass(frozen=True, slots=True)
-class FormField:
+class FormField(_Named):
     """A form field on requests with a form body, else a query parameter (ArcGIS's ``token``)."""
-
-    name: str
-    value: str | Callable[[], str] = field(repr=False)
 
     def apply(
         self,
@@ -145,7 +140,3 @@ class FormField:
     ) -> None:
         """Set the field (or the parameter when the request has no form body)."""
         (form if form is not None else query)[self.name] = _value(self.value)
-
-    def secrets(self) -> tuple[str, ...]:
-        """The value."""
-        return (_value(self.value),)
