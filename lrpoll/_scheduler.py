@@ -425,8 +425,8 @@ class Scheduler:
         op = Operation(self, spec, operation_id or next(self._ids), url, now)
         self._adopt(op, token, abandon, on_progress, on_status, on_done, on_timeout)
         self._set_state(op, "running")
-        jitter = spec.first_poll_jitter * self._rng.random() if spec.first_poll_jitter else 0.0
-        self._push(op, now + jitter)
+        delay, _ = first_delay(spec, Observation(rand=self._rng.random()))
+        self._push(op, now + delay)
         if token is not None:
             token._register(op)
         return op
