@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
-from ._urls import REDACTED
+from ._secrets import REDACTED, is_secret_header, secret_query_pattern
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, MutableMapping
@@ -25,13 +25,12 @@ __all__ = ["Redactor", "get_logger", "redact_text"]
 _STDLIB: Final = logging.getLogger("lrpoll")
 # A library stays silent until the application configures logging (no last-resort stderr).
 _STDLIB.addHandler(logging.NullHandler())
-_SENSITIVE_KEYS: Final = re.compile(
-    r"(authorization|cookie|token|secret|password|api[-_]?key|sig)", re.I
-)
 _BEARER: Final = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+# A query parameter (in a URL inside any text) whose name holds a secret word: the same
+# words `redact_url` hides.
 _QUERY_SECRET: Final = re.compile(
-    r"(?i)([?&](?:[^=&#\s]*(?:token|sig|signature|key|secret|password|auth|code)[^=&#\s]*)=)"
-    r"[^&#\s]*"
+    r"([?&](?:[^=&#\s]*(?:" + secret_query_pattern().pattern + r")[^=&#\s]*)=)[^&#\s]*",
+    re.IGNORECASE,
 )
 
 
@@ -63,7 +62,7 @@ class Redactor:
         return event
 
     def _clean(self, key: str, value: Any) -> Any:
-        if _SENSITIVE_KEYS.search(key) and key != "event":
+        if key != "event" and is_secret_header(key):
             return REDACTED
         if isinstance(value, str):
             return redact_text(value, self.secrets)

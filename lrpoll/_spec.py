@@ -16,6 +16,7 @@ from typing import Any, Final, Literal, TypeGuard, get_args
 
 from ._exceptions import SpecError
 from ._expr import Expression, MessageTemplate, UrlTemplate
+from ._secrets import is_credential_header
 
 __all__ = [
     "Backoff",
@@ -44,16 +45,6 @@ _STATUS_RULES: Final = frozenset(get_args(StatusRule))
 _CANCEL_RESULTS: Final = frozenset(get_args(CancelResult))
 _CANCEL_EXPRESSIONS: Final = ("not_supported", "already_finished", "refused", "accepted", "message")
 _METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
-_SECRET_HEADERS: Final = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "x-api-key",
-        "x-esri-authorization",
-        "ocp-apim-subscription-key",
-    }
-)
 _UNSET: Final = object()
 
 
@@ -92,7 +83,7 @@ def _headers(value: Mapping[str, str] | None, name: str) -> Mapping[str, str]:
     for key, val in value.items():
         if not (_is_str(key) and _is_str(val)):
             raise SpecError("header names and values must be strings", field=name)
-        if key.lower() in _SECRET_HEADERS:
+        if is_credential_header(key):
             raise SpecError(
                 f"{key} is a credential: give it to the Scheduler's credentials, not a spec",
                 field=name,

@@ -26,6 +26,7 @@ from ._exceptions import (
     UntrustedURL,
 )
 from ._expr import json_snippet
+from ._secrets import is_secret_header
 from ._urls import TrustPolicy, redact_url, resolve
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["Answer", "Limits", "Transport"]
 
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
-_CREDENTIAL_HEADERS: Final = ("authorization", "cookie", "proxy-authorization")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +104,7 @@ class Transport:
         # A borrowed session with default credentials would leak them to any origin:
         # such a session may only talk to trusted origins.
         self._session_has_credentials = (not owned) and any(
-            h in _CREDENTIAL_HEADERS for h in (k.lower() for k in session.headers)
+            is_secret_header(h) for h in session.headers
         )
 
     def check(self, url: URL) -> str:

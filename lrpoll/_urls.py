@@ -8,13 +8,13 @@ nothing else is normalized. A trailing dot (``api.example.com.``) or a decimal I
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from yarl import URL
 
 from ._exceptions import UntrustedURL
+from ._secrets import REDACTED, is_secret_query
 
 __all__ = ["Origin", "TrustPolicy", "origin_of", "redact_url", "resolve"]
 
@@ -22,10 +22,6 @@ Origin = tuple[str, str, int]
 """``(scheme, host, port)``, normalized."""
 
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
-_SENSITIVE_QUERY: Final = re.compile(
-    r"(token|sig|signature|key|secret|password|passwd|auth|code|credential|session)", re.I
-)
-REDACTED: Final = "REDACTED"
 
 
 def origin_of(url: URL | str) -> Origin | None:
@@ -51,7 +47,7 @@ def redact_url(url: URL | str) -> str:
             url = url.with_user(None)
         if url.query_string:
             url = url.with_query(
-                [(k, REDACTED if _SENSITIVE_QUERY.search(k) else v) for k, v in url.query.items()]
+                [(k, REDACTED if is_secret_query(k) else v) for k, v in url.query.items()]
             )
         return str(url)
     except (ValueError, TypeError):

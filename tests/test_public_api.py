@@ -51,6 +51,7 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_retry_after.parse_http_date": "core helper; parse_retry_after is public",
         "_transport.Answer": "the transport seam's own type",
         "_transport.Transport": "the transport seam (Scheduler.transport, for extensions)",
+        "_secrets.*": "the one list of sensitive names, read by specs, transport, redaction, fakes",
         "_urls.Origin": "URL internals",
         "_urls.TrustPolicy": "URL internals; the Scheduler takes origins as strings",
         "_urls.origin_of": "URL internals",

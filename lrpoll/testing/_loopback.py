@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 from aiohttp import web
 
+from .._secrets import REDACTED, is_secret_header
+
 if TYPE_CHECKING:
     from types import TracebackType
 
@@ -25,7 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = ["LoopbackServer", "RequestRecord"]
 
-_REDACTED_NAME_PARTS = ("authorization", "cookie", "api-key", "token", "secret")
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 FaultKind = Literal["fail", "delay", "drop", "malformed", "throttle", "redirect"]
@@ -54,8 +55,8 @@ class RequestRecord:
         path: Decoded path (`%2F` becomes `/`).
         raw_path: The request target exactly as sent, query included (`%2F` stays `%2F`).
         query: Query parameters (the last value wins for repeated names).
-        headers: Request headers with lower-case names; credentials (any name containing
-            `authorization`, `cookie`, `api-key`, `token` or `secret`) read `"REDACTED"`.
+        headers: Request headers with lower-case names; credentials (a name on
+            lrpoll's secrets list, `lrpoll._secrets`) read `"REDACTED"`.
         body: The raw request body.
         status: Response status, or 0 when the connection was dropped without an answer.
     """
@@ -95,7 +96,7 @@ def _redact(headers: CIMultiDictProxy[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in headers.items():
         key = name.lower()
-        shown = "REDACTED" if any(p in key for p in _REDACTED_NAME_PARTS) else value
+        shown = REDACTED if is_secret_header(key) else value
         out[key] = f"{out[key]}, {shown}" if key in out else shown
     return out
 

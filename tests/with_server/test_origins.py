@@ -312,6 +312,27 @@ class TestBorrowedSessions:
         assert other.requests == []
         assert server.requests[0].headers["authorization"] == "REDACTED"
 
+    @pytest.mark.parametrize(
+        "name", ["X-Api-Key", "Api-Key", "Ocp-Apim-Subscription-Key", "X-Vendor-Token", "Cookie"]
+    )
+    async def test_any_default_credential_header_is_refused_cross_origin(
+        self, server: FakeLROServer, other: FakeLROServer, name: str
+    ) -> None:
+        """A11: every header on the secrets list (not only Authorization) keeps a borrowed
+        session off anonymous origins: nothing is sent there."""
+        job = other.add_job()
+        session = aiohttp.ClientSession(headers={name: "s3cr3t-value"})
+        async with (
+            session,
+            lrpoll.Scheduler(
+                base_url=server.base_url, session=session, allow_origins=[other.base_url]
+            ) as scheduler,
+        ):
+            with pytest.raises(lrpoll.UntrustedURL, match="borrowed session") as info:
+                scheduler.watch(other.status_url(job.id), export_spec())
+            assert "s3cr3t-value" not in str(info.value)
+        assert other.requests == []
+
     async def test_default_authorization_is_allowed_to_trusted_origins(
         self, server: FakeLROServer, other: FakeLROServer
     ) -> None:
