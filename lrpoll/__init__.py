@@ -55,6 +55,12 @@ from ._spec import (
 )
 from ._transport import Limits
 
+# isort: split
+# Importing the presets registers them by name, so `PollSpec.from_json({"preset": ...})`
+# and `resolve_preset` find the built-ins whenever lrpoll is imported. Last, as they sit
+# beside the library: nothing above needs them.
+from . import presets as presets
+
 __all__ = [
     "AbandonPolicy",
     "AuthError",

@@ -2,6 +2,10 @@
 
 A preset is a function of keyword parameters (plain JSON values) returning a `PollSpec`.
 Registering by name, never by closure, keeps specs and checkpoints serialisable.
+
+This module is a leaf below ``_spec``: it imports nothing of lrpoll but ``_exceptions``,
+so its tables hold specs as ``Any``. Presets register themselves when ``lrpoll.presets``
+is imported, which ``import lrpoll`` does; a lookup never imports anything.
 """
 
 from __future__ import annotations
@@ -9,15 +13,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from ._exceptions import SpecError
 
-if TYPE_CHECKING:
-    from ._spec import PollSpec
-
 __all__ = [
+    "PresetRef",
     "decoder",
     "decoder_names",
     "discovery",
@@ -29,7 +32,22 @@ __all__ = [
     "resolve_preset",
 ]
 
-_PRESETS: dict[str, Callable[..., PollSpec]] = {}
+
+@dataclass(frozen=True, slots=True)
+class PresetRef:
+    """The preset a spec came from, for its declarative JSON form.
+
+    Attributes:
+        name: the name the preset is registered under.
+        params: the keyword parameters it was called with (plain JSON values).
+    """
+
+    name: str
+    params: Mapping[str, Any]
+
+
+# Values are preset functions returning a `PollSpec` (typed Any: see the module docstring).
+_PRESETS: dict[str, Callable[..., Any]] = {}
 
 Decoder = Callable[[str, Mapping[str, str]], Any]
 """A body decoder: (body text, lower-cased headers) → the status document."""
@@ -53,8 +71,8 @@ def decoder(name: str) -> Callable[[Decoder], Decoder]:
     return register
 
 
-Discovery = Callable[["PollSpec", Mapping[str, Any]], "PollSpec"]
-"""A discovery step: (spec, start answer) → the spec to poll with.
+Discovery = Callable[[Any, Mapping[str, Any]], Any]
+"""A discovery step: (`PollSpec`, start answer) → the `PollSpec` to poll with.
 
 The start answer is ``{"method", "request_url", "status", "headers", "body"}`` (headers
 lower-cased). The returned spec should itself be serialisable (a preset with the
@@ -64,10 +82,17 @@ discovered choice among its params), so checkpoints keep it.
 _DISCOVERY: dict[str, Discovery] = {}
 
 
-def discovery(name: str) -> Callable[[Discovery], Discovery]:
-    """Register a discovery step under ``name`` (for ``PollSpec.discover``)."""
+D = TypeVar("D", bound=Discovery)
 
-    def register(fn: Discovery) -> Discovery:
+
+def discovery(name: str) -> Callable[[D], D]:
+    """Register a discovery step under ``name`` (for ``PollSpec.discover``).
+
+    Raises:
+        ValueError: when another function already holds ``name``.
+    """
+
+    def register(fn: D) -> D:
         if name in _DISCOVERY and _DISCOVERY[name] is not fn:
             raise ValueError(f"discovery step {name!r} is already registered")
         _DISCOVERY[name] = fn
@@ -78,7 +103,6 @@ def discovery(name: str) -> Callable[[Discovery], Discovery]:
 
 def discovery_names() -> list[str]:
     """The registered discovery step names, sorted."""
-    _load_builtin()
     return sorted(_DISCOVERY)
 
 
@@ -88,13 +112,11 @@ def get_discovery(name: str) -> Discovery:
     Raises:
         KeyError: when none is.
     """
-    _load_builtin()
     return _DISCOVERY[name]
 
 
 def decoder_names() -> list[str]:
     """The registered decoder names, sorted."""
-    _load_builtin()
     return sorted(_DECODERS)
 
 
@@ -104,11 +126,10 @@ def get_decoder(name: str) -> Decoder:
     Raises:
         KeyError: when none is.
     """
-    _load_builtin()
     return _DECODERS[name]
 
 
-F = TypeVar("F", bound=Callable[..., "PollSpec"])
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def preset(name: str) -> Callable[[F], F]:
@@ -124,7 +145,7 @@ def preset(name: str) -> Callable[[F], F]:
         _PRESETS[name] = fn
 
         @functools.wraps(fn)
-        def tagged(**params: Any) -> PollSpec:
+        def tagged(**params: Any) -> Any:
             return _tag(name, fn(**params), params)
 
         return tagged  # type: ignore[return-value]
@@ -132,25 +153,22 @@ def preset(name: str) -> Callable[[F], F]:
     return register
 
 
-def _tag(name: str, spec: PollSpec, params: Mapping[str, Any]) -> PollSpec:
-    from ._spec import PresetRef
-
+def _tag(name: str, spec: Any, params: Mapping[str, Any]) -> Any:
+    """``spec`` (a `PollSpec`) remembering that preset ``name`` made it from ``params``."""
     return dataclasses.replace(spec, preset=PresetRef(name, MappingProxyType(dict(params))))
 
 
 def preset_names() -> list[str]:
     """The registered preset names, sorted."""
-    _load_builtin()
     return sorted(_PRESETS)
 
 
-def resolve_preset(name: str, params: Mapping[str, Any]) -> PollSpec:
-    """The spec the preset ``name`` returns for ``params``, tagged with its origin.
+def resolve_preset(name: str, params: Mapping[str, Any]) -> Any:
+    """The `PollSpec` the preset ``name`` returns for ``params``, tagged with its origin.
 
     Raises:
         SpecError: for an unknown preset or parameters it does not take.
     """
-    _load_builtin()
     fn = _PRESETS.get(name)
     if fn is None:
         raise SpecError(
@@ -161,8 +179,3 @@ def resolve_preset(name: str, params: Mapping[str, Any]) -> PollSpec:
     except TypeError as exc:
         raise SpecError(f"preset {name!r}: {exc}", field="params") from None
     return _tag(name, spec, params)
-
-
-def _load_builtin() -> None:
-    # Importing lrpoll.presets registers the built-in presets.
-    import lrpoll.presets  # noqa: F401

@@ -16,6 +16,7 @@ from typing import Any, Final, Literal, TypeGuard, get_args
 
 from ._exceptions import SpecError
 from ._expr import Expression, MessageTemplate, UrlTemplate
+from ._registry import PresetRef, decoder_names, discovery_names, resolve_preset
 from ._secrets import is_credential_header
 
 __all__ = [
@@ -299,14 +300,6 @@ class CancelSpec:
         return UrlTemplate(self.url, field="cancel.url")
 
 
-@dataclass(frozen=True, slots=True)
-class PresetRef:
-    """The preset a spec came from, for its declarative JSON form."""
-
-    name: str
-    params: Mapping[str, Any]
-
-
 _EXPRESSION_FIELDS: Final = ("done", "failed", "cancelled", "progress", "result", "error_message")
 
 
@@ -431,23 +424,16 @@ class PollSpec:
         )
         if self.status_json is not None and self.status_form is not None:
             raise SpecError("give status_json or status_form, not both", field="status_form")
-        if self.discover is not None:
-            from ._registry import discovery_names
-
-            if self.discover not in discovery_names():
-                raise SpecError(
-                    f"unknown discovery step {self.discover!r} "
-                    f"(known: {', '.join(discovery_names())})",
-                    field="discover",
-                )
-        if self.decoder is not None:
-            from ._registry import decoder_names
-
-            if self.decoder not in decoder_names():
-                raise SpecError(
-                    f"unknown decoder {self.decoder!r} (known: {', '.join(decoder_names())})",
-                    field="decoder",
-                )
+        if self.discover is not None and self.discover not in discovery_names():
+            raise SpecError(
+                f"unknown discovery step {self.discover!r} (known: {', '.join(discovery_names())})",
+                field="discover",
+            )
+        if self.decoder is not None and self.decoder not in decoder_names():
+            raise SpecError(
+                f"unknown decoder {self.decoder!r} (known: {', '.join(decoder_names())})",
+                field="decoder",
+            )
         _set(
             self,
             "_result_template",
@@ -547,8 +533,6 @@ class PollSpec:
         full = _spec_to_json(self)
         if self.preset is None:
             return full
-        from ._registry import resolve_preset
-
         base = _spec_to_json(resolve_preset(self.preset.name, self.preset.params))
         overrides = {k: v for k, v in full.items() if base.get(k) != v}
         out: dict[str, Any] = {"preset": self.preset.name, "params": dict(self.preset.params)}
@@ -566,15 +550,13 @@ class PollSpec:
         if not isinstance(data, Mapping):
             raise SpecError("a spec's JSON form is an object", field="spec")
         if "preset" in data:
-            from ._registry import resolve_preset
-
             unknown = set(data) - {"preset", "params", "overrides"}
             if unknown:
                 raise SpecError(f"unknown keys {sorted(unknown)}", field="spec")
             params = data.get("params") or {}
             if not isinstance(params, Mapping):
                 raise SpecError("params must be an object", field="params")
-            spec = resolve_preset(str(data["preset"]), params)
+            spec: PollSpec = resolve_preset(str(data["preset"]), params)
             overrides = data.get("overrides") or {}
             if overrides:
                 merged = {**_spec_to_json(spec), **overrides}

@@ -85,9 +85,24 @@ def _runtime_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
 def direct_imports(module: str) -> frozenset[str]:
     """Absolute names of the modules ``module`` imports at run time."""
     path = MODULES[module]
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    return _resolve(module, _runtime_imports(ast.parse(path.read_text(), str(path))))
+
+
+@cache
+def all_imports(module: str) -> frozenset[str]:
+    """Absolute names of every module ``module`` imports, ``if TYPE_CHECKING:`` included."""
+    path = MODULES[module]
+    tree = ast.parse(path.read_text(), str(path))
+    return _resolve(
+        module, [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
+    )
+
+
+def _resolve(module: str, nodes: list[ast.Import | ast.ImportFrom]) -> frozenset[str]:
+    """The absolute module names the import statements ``nodes`` of ``module`` name."""
+    package = module if MODULES[module].name == "__init__.py" else module.rpartition(".")[0]
     out: set[str] = set()
-    for node in _runtime_imports(ast.parse(path.read_text(), str(path))):
+    for node in nodes:
         if isinstance(node, ast.Import):
             out.update(alias.name for alias in node.names)
             continue
@@ -140,8 +155,7 @@ PRESETS = [m for m in MODULES if m == "lrpoll.presets" or m.startswith("lrpoll.p
 def test_pure_modules_import_no_io(module: str) -> None:
     """The spec, expression, core, Retry-After and preset modules reach no I/O, loop or clock.
 
-    Presets are held to the same rule because ``_registry`` loads them by name, so
-    whatever they import, ``_spec`` reaches.
+    Presets are held to the same rule: they are data, imported with lrpoll itself.
     """
     reached = closure(module)
     assert [m for m in IO_MODULES if _reaches(reached, m)] == []
@@ -197,3 +211,21 @@ def test_importing_lrpoll_loads_no_fakes() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+def _lrpoll_names(imported: frozenset[str]) -> set[str]:
+    return {m for m in imported if m == "lrpoll" or m.startswith("lrpoll.")}
+
+
+def test_registry_is_a_leaf() -> None:
+    """``_registry`` imports nothing of lrpoll but ``_exceptions``, TYPE_CHECKING included."""
+    assert _lrpoll_names(all_imports("lrpoll._registry")) == {"lrpoll._exceptions"}
+
+
+def test_importing_lrpoll_registers_the_presets() -> None:
+    """After ``import lrpoll`` alone, the registry and the spec find the built-in presets."""
+    code = "import lrpoll\nprint(lrpoll.preset_names())\n"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "['azure', 'google', 'odata']"
