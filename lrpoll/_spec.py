@@ -313,6 +313,15 @@ class PollSpec:
     (``"/api/exports/{start.jobId}/status"``, ``"{+request_url}"``). Headers named in
     ``status_url_updates`` on a poll response replace the status URL (a ``Location`` chain).
 
+    What to send: ``request_headers`` go with every request of the operation (the start,
+    each poll, the result fetch, the cancel); ``start_headers`` with the start request
+    only (OData's ``Prefer: respond-async``); ``status_headers``, ``status_query`` and a
+    ``status_json`` or ``status_form`` body with each poll. Where two name the same
+    header, the one for that request (``start_headers``, ``status_headers``,
+    ``cancel.headers``) wins over ``request_headers``. Headers are non-secret: a
+    credential header (``Authorization``, ``Cookie``, ...) is refused, as credentials
+    belong to the Scheduler's ``credentials=``.
+
     When to look: ``interval`` seconds, or a `Backoff`; a valid Retry-After (read from
     ``retry_after_headers``; names ending in ``-ms`` count milliseconds) replaces the
     computed delay, clamped to ``[min_interval, max_retry_after]``. ``max_duration``
@@ -344,6 +353,8 @@ class PollSpec:
     status_from: tuple[str, ...] = ()
     status_url_updates: tuple[str, ...] = ()
     status_method: str = "GET"
+    request_headers: Mapping[str, str] | None = None
+    start_headers: Mapping[str, str] | None = None
     status_headers: Mapping[str, str] | None = None
     status_query: Mapping[str, str] | None = None
     status_json: Any = None
@@ -415,6 +426,8 @@ class PollSpec:
             None if self.status_url is None else UrlTemplate(self.status_url, field="status_url"),
         )
         _set(self, "status_method", _method(self.status_method, "status_method"))
+        _set(self, "request_headers", _headers(self.request_headers, "request_headers"))
+        _set(self, "start_headers", _headers(self.start_headers, "start_headers"))
         _set(self, "status_headers", _headers(self.status_headers, "status_headers"))
         _set(self, "status_query", _strings(self.status_query, "status_query"))
         _set(
@@ -535,7 +548,7 @@ class PollSpec:
             return full
         base = _spec_to_json(resolve_preset(self.preset.name, self.preset.params))
         overrides = {k: v for k, v in full.items() if base.get(k) != v}
-        out: dict[str, Any] = {"preset": self.preset.name, "params": dict(self.preset.params)}
+        out: dict[str, Any] = {"preset": self.preset.name, "params": _plain(self.preset.params)}
         if overrides:
             out["overrides"] = overrides
         return out

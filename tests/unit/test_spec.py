@@ -384,6 +384,52 @@ class TestHeadersAndBodies:
         assert spec.status_method == "POST"
 
 
+class TestRequestAndStartHeaders:
+    """``request_headers`` (every request) and ``start_headers`` (the start request only)."""
+
+    @pytest.mark.parametrize("name", ["request_headers", "start_headers"])
+    def test_kept_read_only(self, name: str) -> None:
+        """Ordinary headers are kept as given, read-only; the default is empty."""
+        spec = make(**{name: {"Prefer": "respond-async", "X-Trace": "t-1"}})
+        assert getattr(spec, name) == {"Prefer": "respond-async", "X-Trace": "t-1"}
+        with pytest.raises(TypeError):
+            getattr(spec, name)["X-Trace"] = "t-2"
+        assert getattr(make(), name) == {}
+
+    @pytest.mark.parametrize("name", ["request_headers", "start_headers"])
+    @pytest.mark.parametrize("header", ["Authorization", "cookie", "X-API-KEY"])
+    def test_secret_refused(self, name: str, header: str) -> None:
+        """A credential header is refused, naming the field and the Scheduler's credentials."""
+        error = spec_error(**{name: {header: "s3cret"}})
+        assert error.field == name
+        assert "Scheduler's credentials" in str(error)
+        assert "s3cret" not in str(error)
+
+    @pytest.mark.parametrize("name", ["request_headers", "start_headers"])
+    @pytest.mark.parametrize(
+        "headers",
+        [{"X-A": "a\r\nHost: evil"}, {"X\n": "v"}, {"X": "\x00"}, {"X": 1}, ["X: 1"]],
+    )
+    def test_bad_refused(self, name: str, headers: Any) -> None:
+        """Control characters, non-strings and non-mappings are refused, naming the field."""
+        assert spec_error(**{name: headers}).field == name
+
+    def test_json_round_trip(self) -> None:
+        """Both travel in the JSON form as plain objects and read back equal."""
+        spec = make(request_headers={"X-Trace": "t-1"}, start_headers={"Prefer": "respond-async"})
+        data = spec.to_json()
+        assert data["request_headers"] == {"X-Trace": "t-1"}
+        assert data["start_headers"] == {"Prefer": "respond-async"}
+        assert type(data["request_headers"]) is dict
+        assert roundtrip(spec) == spec
+        assert roundtrip(make()).request_headers == {}
+
+    def test_part_of_equality(self) -> None:
+        """Two specs differing only in these headers are different specs."""
+        assert make(start_headers={"Prefer": "respond-async"}) != make()
+        assert make(request_headers={"X-Trace": "1"}) != make(request_headers={"X-Trace": "2"})
+
+
 class TestViewAndFrozen:
     """The view is one of two, and a spec cannot change after construction."""
 
