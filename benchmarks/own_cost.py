@@ -1,8 +1,8 @@
 """lrpoll's own CPU cost per poll, without aiohttp: scheduling, JSON parse, the core.
 
-The scheduler runs with its transport replaced by one that answers every poll at once
-with a canned status document (parsed with the same `json.loads` the real transport
-uses), so what remains is lrpoll's work per poll: taking the due entry from the heap,
+The scheduler runs with a sender (the raw layer beneath lrpoll's transport) that answers
+every poll at once with a canned status document, so what remains is lrpoll's work per
+poll: taking the due entry from the heap, the transport's origin check and JSON parse,
 building the observation, `decide()` (expressions, progress, delay), applying the
 decision and pushing the next entry. Printed as µs per poll, median of ``--reps`` runs,
 beside the cost of the bare JSON parse for scale.
@@ -20,7 +20,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import lrpoll
-from lrpoll._transport import Answer
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -38,26 +37,27 @@ _HEADERS = {
 }
 
 
-class _CannedTransport:
-    """Answers every request at once; stands in for `lrpoll._transport.Transport`."""
+class _CannedSender:
+    """A `lrpoll.Sender` that answers every request at once with the canned document.
 
-    def __init__(self, real: Any) -> None:
-        self._real = real
+    Everything above the sender stays lrpoll's: the origin check, credentials, the cap,
+    JSON parsing, the step, the core, the heap.
+    """
 
-    def check(self, url: URL) -> str:
-        return str(self._real.check(url))
+    async def send(self, request: lrpoll.RawRequest) -> lrpoll.RawResponse:
+        return lrpoll.RawResponse(200, _HEADERS, _BODY)
 
-    async def request(self, method: str, url: URL, **_: Any) -> Answer:
-        self._real.check(url)  # the origin check stays: it is lrpoll's work too
-        return Answer(200, dict(_HEADERS), json.loads(_BODY))
+    def implicit_credentials(self, url: URL) -> str | None:
+        return None
 
     async def aclose(self) -> None:
-        await self._real.aclose()
+        return None
 
 
 async def _run(ops: int, polls: int, spec: lrpoll.PollSpec) -> float:
-    async with lrpoll.Scheduler(base_url="http://127.0.0.1:1", slots=100) as scheduler:
-        scheduler._transport = _CannedTransport(scheduler._transport)  # type: ignore[assignment]
+    async with lrpoll.Scheduler(
+        base_url="http://127.0.0.1:1", slots=100, sender=_CannedSender()
+    ) as scheduler:
         for i in range(ops):
             scheduler.watch(f"/op/{i}", spec)
         # Sampling a counter: there is no event to wait on.

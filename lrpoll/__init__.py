@@ -42,6 +42,7 @@ from ._operation import Callback, Operation, OperationState, Update
 from ._registry import decoder, discovery, preset, preset_names, resolve_preset
 from ._retry_after import parse_retry_after
 from ._scheduler import Scheduler, SchedulerStatistics
+from ._sender import BodyTooLarge, Limits, RawRequest, RawResponse, Sender, SendFault
 from ._spec import (
     Backoff,
     CancelResult,
@@ -53,7 +54,8 @@ from ._spec import (
     StatusRule,
     View,
 )
-from ._transport import Limits
+from ._step import StepResult, checkpoint_for, step
+from ._transport import Transport
 
 # isort: split
 # Importing the presets registers them by name, so `PollSpec.from_json({"preset": ...})`
@@ -67,6 +69,7 @@ __all__ = [
     "Backoff",
     "BasicAuth",
     "BearerToken",
+    "BodyTooLarge",
     "Callback",
     "CancelOutcome",
     "CancelResult",
@@ -99,22 +102,29 @@ __all__ = [
     "PollingStopped",
     "PresetRef",
     "QueryParam",
+    "RawRequest",
+    "RawResponse",
     "RequestError",
     "ResponseTooLarge",
     "Retry",
     "Running",
     "Scheduler",
     "SchedulerStatistics",
+    "SendFault",
+    "Sender",
     "SpecError",
     "StatusRule",
+    "StepResult",
     "Succeeded",
     "TemplateError",
     "TooManyRedirects",
+    "Transport",
     "TransportError",
     "UntrustedURL",
     "Update",
     "UrlTemplate",
     "View",
+    "checkpoint_for",
     "decide",
     "decoder",
     "discovery",
@@ -123,6 +133,7 @@ __all__ = [
     "preset_names",
     "read_progress",
     "resolve_preset",
+    "step",
 ]
 
 __version__ = "0.1.0.dev0"

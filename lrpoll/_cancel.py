@@ -1,4 +1,4 @@
-"""Giving up: cancel outcomes, cancellation tokens and abandon policies.
+"""Giving up: cancel outcomes, cancellation tokens, abandon policies, and the cancel driver.
 
 Two ways to give up, always distinct:
 
@@ -7,35 +7,40 @@ Two ways to give up, always distinct:
 - *cancel* asks the server to end the job, then keeps polling until the server
   confirms (cancel is best effort and often asynchronous: cancelling → cancelled).
 
-`classify_cancel` (pure) reads the server's answer to a cancel request;
-`CancelOutcome` reports how the whole cancel ended.
+The rules (what a cancel answer means, how a whole cancel ended) are the core's
+(`_core.classify_cancel`, `_core.cancel_outcome`); `drive_cancel` sends the one cancel
+request and waits for the confirmation through the runtime's narrow `CancelHost`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
+from yarl import URL
 
-from ._expr import is_truthy, json_snippet
+from ._core import cancel_outcome, classify_cancel
+from ._exceptions import SpecError, TemplateError, TooManyRedirects, UntrustedURL
+from ._machine import POLLED
+from ._record import AbandonPolicy, CancelSent
+from ._urls import resolve
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from ._machine import OperationState
+    from ._record import OpRecord
+    from ._spec import PollSpec
+    from ._transport import Transport
 
-    from ._operation import Operation, OperationState
-    from ._spec import CancelResult, CancelSpec
-
-__all__ = ["AbandonPolicy", "CancelOutcome", "CancelToken", "OutcomeKind", "classify_cancel"]
-
-AbandonPolicy = Literal["stop", "cancel", "detach"]
-"""What happens to an operation when the task awaiting it is cancelled.
-
-``stop`` (default): stop polling on the client side. ``cancel``: send the server cancel
-(shielded, bounded by the scheduler's ``abandon_timeout``), then let the cancellation
-propagate. ``detach``: keep polling; another awaiter may take the operation.
-"""
+__all__ = [
+    "AbandonPolicy",
+    "CancelHost",
+    "CancelOutcome",
+    "CancelToken",
+    "OutcomeKind",
+    "drive_cancel",
+]
 
 OutcomeKind = Literal[
     "cancelled",
@@ -47,46 +52,6 @@ OutcomeKind = Literal[
     "unconfirmed",
 ]
 """How a cancel ended: see `CancelOutcome`."""
-
-_DEFAULT_STATUSES: Final[Mapping[int, CancelResult]] = {
-    400: "already_finished",
-    409: "already_finished",
-    412: "already_finished",
-    404: "not_found",
-    410: "not_found",
-    405: "not_supported",
-    501: "not_supported",
-}
-_EXPRESSION_ORDER: Final = ("not_supported", "already_finished", "refused", "accepted")
-
-
-def classify_cancel(
-    spec: CancelSpec, status: int | None, headers: Mapping[str, str], body: Any
-) -> tuple[CancelResult, str | None]:
-    """What the server's answer to a cancel request means, and the server's message.
-
-    Expressions first (in the order not_supported, already_finished, refused, accepted),
-    then ``spec.statuses``, then the defaults. Pure; never raises.
-    """
-    view = {"status": status, "headers": dict(headers), "body": body}
-    message_expr = spec.expression("message")
-    message = message_expr.search(view) if message_expr is not None else None
-    if message is None and isinstance(body, dict):
-        error = body.get("error")
-        message = error.get("message") if isinstance(error, dict) else body.get("message")
-    if message is not None and not isinstance(message, str):
-        message = json_snippet(message)
-    for name in _EXPRESSION_ORDER:
-        expr = spec.expression(name)
-        if expr is not None and is_truthy(expr.search(view)):
-            return name, message
-    if status is None:
-        return "refused", message
-    assert spec.statuses is not None
-    result = spec.statuses.get(status) or _DEFAULT_STATUSES.get(status)
-    if result is None:
-        result = "accepted" if 200 <= status < 300 else "refused"
-    return result, message
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +86,22 @@ class CancelOutcome:
         return self.kind == "cancelled"
 
 
+class _Handle(Protocol):
+    """What a token needs of an operation (an `Operation` is one)."""
+
+    @property
+    def done(self) -> bool: ...
+
+    @property
+    def spec(self) -> PollSpec: ...
+
+    def stop(self) -> None: ...
+
+    async def cancel(self) -> CancelOutcome: ...
+
+    def cancel_nowait(self) -> None: ...
+
+
 class CancelToken:
     """One handle to give up on many operations at once.
 
@@ -130,7 +111,7 @@ class CancelToken:
     ``reason`` and a ``timeout`` (seconds from creation, in loop time) after which it
     applies ``on_timeout`` (``"stop"`` or ``"cancel"``) by itself.
 
-    Operations registered after the token was stopped or cancelled are stopped or
+    Operations added after the token was stopped or cancelled are stopped or
     cancelled at once.
     """
 
@@ -145,7 +126,7 @@ class CancelToken:
         self.reason = reason
         self.parent = parent
         self.on_timeout = on_timeout
-        self._ops: set[Operation] = set()
+        self._ops: set[Any] = set()
         self._children: list[CancelToken] = []
         self._state: Literal["active", "stopped", "cancelled"] = "active"
         self._timer: asyncio.TimerHandle | None = None
@@ -173,7 +154,7 @@ class CancelToken:
         return self._state == "cancelled"
 
     @property
-    def operations(self) -> frozenset[Operation]:
+    def operations(self) -> frozenset[Any]:
         """The unfinished operations on this token and its children."""
         ops = {op for op in self._ops if not op.done}
         for child in self._children:
@@ -198,7 +179,7 @@ class CancelToken:
                 op.stop()
         outcomes: list[CancelOutcome] = []
 
-        async def one(op: Operation) -> None:
+        async def one(op: _Handle) -> None:
             outcomes.append(await op.cancel())
 
         async with anyio.create_task_group() as tg:
@@ -215,14 +196,20 @@ class CancelToken:
         for child in self._children:
             child._set(state)
 
-    def _register(self, op: Operation) -> None:
+    def add(self, op: _Handle) -> None:
+        """Put ``op`` on this token (``start``/``watch``/``resume`` do it for ``token=``).
+
+        An operation added to a stopped token is stopped at once; to a cancelled one,
+        cancelled in the background.
+        """
         self._ops.add(op)
         if self._state == "stopped":
             op.stop()
         elif self._state == "cancelled":
-            op._scheduler._cancel_soon(op)
+            op.cancel_nowait()
 
-    def _unregister(self, op: Operation) -> None:
+    def discard(self, op: _Handle) -> None:
+        """Take ``op`` off this token (the runtime does it when the operation ends)."""
         self._ops.discard(op)
 
     def _expire(self) -> None:
@@ -231,10 +218,121 @@ class CancelToken:
             # Each operation's scheduler runs its cancel in its own task group.
             self._set("cancelled")
             for op in self.operations:
-                op._scheduler._cancel_soon(op)
+                op.cancel_nowait()
         else:
             self.stop()
 
     def __repr__(self) -> str:
         reason = f" {self.reason!r}" if self.reason else ""
         return f"<CancelToken {self._state}{reason} ops={len(self._ops)}>"
+
+
+class CancelHost(Protocol):
+    """What the cancel driver needs of the runtime that owns a record."""
+
+    @property
+    def transport(self) -> Transport:
+        """The transport (checks and credentials included)."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether nothing can be sent any more."""
+
+    def accept_cancel(self, rec: OpRecord) -> None:
+        """The server accepted the cancel: ``cancelling``, and poll to confirm."""
+
+    def poll_soon(self, rec: OpRecord) -> None:
+        """Poll ``rec`` now (its final state is one poll away)."""
+
+    def unconfirmed(self, rec: OpRecord) -> None:
+        """No confirmation in time: back to ``running``."""
+
+    async def settled(self, rec: OpRecord) -> None:
+        """Return once ``rec`` ended or stopped."""
+
+    def log(self, rec: OpRecord, event: str, **fields: Any) -> None:
+        """Log ``event`` at info for ``rec``."""
+
+
+async def drive_cancel(rec: OpRecord, host: CancelHost) -> CancelOutcome:
+    """Send the cancel request of ``rec`` at most once, then wait for the server's confirmation.
+
+    Every caller (concurrent ones included) shares the one request and gets the same
+    kind of outcome.
+
+    Raises:
+        SpecError: when the spec has no `CancelSpec` (nothing is sent).
+    """
+    cancel = rec.spec.cancel
+    if cancel is None:
+        raise SpecError("this operation's spec has no cancel request", field="cancel")
+    extras = rec.more()
+    request = extras.cancel
+    if request is None:
+        if rec.done:
+            return CancelOutcome(
+                "already_finished", rec.op_id, rec.state, message="the operation had already ended"
+            )
+        if host.closed:
+            # Nothing can be sent (and nothing is recorded, so a checkpoint of the
+            # operation can still be cancelled elsewhere).
+            return CancelOutcome(
+                "refused", rec.op_id, rec.state, message="cancel not sent: the scheduler is closed"
+            )
+        request = extras.cancel = asyncio.get_running_loop().create_future()
+        try:
+            sent = await _send_cancel(rec, host)
+        except BaseException:
+            request.set_result(CancelSent("refused", "cancel request interrupted", None, False))
+            raise
+        request.set_result(sent)
+    else:
+        sent = await asyncio.shield(request)
+    if sent.result == "accepted" and not rec.done:
+        with anyio.move_on_after(cancel.confirm_timeout):
+            await host.settled(rec)
+    kind = cancel_outcome(sent.result, rec.state, ended=rec.done)
+    if kind == "unconfirmed" and rec.state == "cancelling":
+        host.unconfirmed(rec)
+    outcome = CancelOutcome(
+        kind,  # type: ignore[arg-type]
+        rec.op_id,
+        rec.state,
+        http_status=sent.http_status,
+        message=sent.message,
+        sent=sent.sent,
+    )
+    host.log(rec, "cancel outcome", kind=kind, http_status=sent.http_status)
+    return outcome
+
+
+async def _send_cancel(rec: OpRecord, host: CancelHost) -> CancelSent:
+    cancel = rec.spec.cancel
+    template = rec.spec.cancel_template
+    assert cancel is not None
+    assert template is not None
+    ctx = rec.context()
+    transport = host.transport
+    try:
+        url = resolve(URL(ctx["request_url"], encoded=True), template.fill(ctx))
+        transport.check(url)
+    except (TemplateError, UntrustedURL) as exc:
+        return CancelSent("refused", f"cancel not sent: {exc}", None, False)
+    try:
+        answer = await transport.request(
+            cancel.method, url, headers=cancel.headers, json_body=cancel.json, form=cancel.form
+        )
+    except (UntrustedURL, TooManyRedirects) as exc:
+        return CancelSent("refused", f"cancel not sent: {exc}", None, False)
+    if answer.status is None:
+        fault = answer.fault.message if answer.fault is not None else "no answer"
+        return CancelSent("refused", fault, None, True)
+    result, message = classify_cancel(cancel, answer.status, answer.headers, answer.body)
+    if rec.done:
+        return CancelSent(result, message, answer.status, True)
+    if result == "accepted":
+        host.accept_cancel(rec)
+        host.log(rec, "cancel accepted", http_status=answer.status)
+    elif result in ("already_finished", "not_found") and rec.state in POLLED:
+        host.poll_soon(rec)
+    return CancelSent(result, message, answer.status, True)

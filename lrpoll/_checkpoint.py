@@ -1,40 +1,60 @@
 """Versioned JSON checkpoints of an operation's polling state. Never pickle.
 
-A checkpoint holds what another process needs to continue polling: the URLs in use, the
-spec in its declarative JSON form, the counters, the time left, the last status (when
-small) and the cancel state. It holds no credentials: the resuming scheduler supplies
-them, by origin. Start-response headers are kept only where they are not credentials.
-An optional HMAC-SHA256 signature, keyed by the caller, detects tampering.
+A checkpoint holds what another process needs to continue polling, or to know how an
+operation ended: the URLs in use, the spec in its declarative JSON form, the counters,
+the deadline, the last status (when small), the cancel state and, once ended, the
+terminal state with its result or error. It holds no credentials: the resuming
+scheduler (or the transport given to `lrpoll.step`) supplies them, by origin.
+Start-response headers are kept only where they are not credentials. An optional
+HMAC-SHA256 signature, keyed by the caller, detects tampering.
 
-Format (version 1)::
+Format (version 2; version 1, without the fields marked ², still loads)::
 
-    {"v": 1, "kind": "lrpoll.checkpoint", "id": str, "spec": {...},
-     "status_url": str, "request_url": str, "state": "running"|"stopped"|"cancelling",
+    {"v": 2, "kind": "lrpoll.checkpoint", "id": str, "spec": {...},
+     "status_url": str, "request_url": str,
+     "state": "running"|"stopped"|"cancelling"|"succeeded"|"failed"|...,
      "attempts": int, "errors": int, "elapsed": float, "progress": float|null,
      "start": any, "start_headers": {str: str}, "last": any, "cancel_sent": bool,
-     "saved_at": float, "sig"?: hex}
+     "saved_at": float,
+     "started_at"²: float, "deadline"²: float|null, "due"²: float|null,
+     "failing_since"²: float|null, "message"²: str|null,
+     "pending"²: {"result", "progress", "message"}|null,
+     "result"²: any, "error"²: {"type", "message", "status_code"?}|null,
+     "sig"?: hex}
+
+Times are epoch seconds. ``elapsed`` is the time polled so far, stops left out. A
+running or cancelling operation's ``deadline`` (``started_at + max_duration``) is
+absolute: the time between saving and resuming counts against it. A stopped one's does
+not move while it is stopped: resuming it gives it the ``max_duration - elapsed`` it had
+left. Version 1 checkpoints resume with the time they had left when saved.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import math
-import time
 from typing import TYPE_CHECKING, Any, Final
 
 from yarl import URL
 
-from ._exceptions import CheckpointError, SpecError
+from . import _exceptions
+from ._core import Succeeded
+from ._exceptions import CheckpointError, LrpollError, SpecError
+from ._machine import TERMINAL
+from ._record import CancelSent, OpRecord
 from ._spec import PollSpec
 
 if TYPE_CHECKING:
-    from ._operation import Operation
+    from collections.abc import Mapping
 
-__all__ = ["MAX_SIZE", "VERSION", "dump", "load"]
+    from ._spec import CancelResult
 
-VERSION: Final = 1
+__all__ = ["MAX_SIZE", "VERSION", "dump", "load", "spec_of", "to_record"]
+
+VERSION: Final = 2
 MAX_SIZE: Final = 256 * 1024
 _LAST_MAX: Final = 16 * 1024
 _KIND: Final = "lrpoll.checkpoint"
@@ -50,6 +70,8 @@ _KEPT_HEADERS: Final = frozenset(
         "preference-applied",
     }
 )
+_NUMBER: Final = (int, float)
+_OPTIONAL_NUMBER: Final = (int, float, type(None))
 _FIELDS: Final[dict[str, tuple[type, ...]]] = {
     "v": (int,),
     "kind": (str,),
@@ -60,19 +82,29 @@ _FIELDS: Final[dict[str, tuple[type, ...]]] = {
     "state": (str,),
     "attempts": (int,),
     "errors": (int,),
-    "elapsed": (int, float),
-    "progress": (int, float, type(None)),
+    "elapsed": _NUMBER,
+    "progress": _OPTIONAL_NUMBER,
     "start_headers": (dict,),
     "cancel_sent": (bool,),
-    "saved_at": (int, float),
+    "saved_at": _NUMBER,
 }
+_FIELDS_V2: Final[dict[str, tuple[type, ...]]] = {
+    "started_at": _NUMBER,
+    "deadline": _OPTIONAL_NUMBER,
+    "due": _OPTIONAL_NUMBER,
+    "failing_since": _OPTIONAL_NUMBER,
+    "message": (str, type(None)),
+    "pending": (dict, type(None)),
+    "error": (dict, type(None)),
+}
+_RESUMABLE: Final = frozenset({"running", "stopped", "cancelling"})
 
 
 def _no_constant(name: str) -> Any:
     raise CheckpointError(f"checkpoint holds {name}, which is not a JSON number")
 
 
-def _canonical(doc: dict[str, Any]) -> bytes:
+def _canonical(doc: Mapping[str, Any]) -> bytes:
     body = {k: v for k, v in doc.items() if k != "sig"}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
@@ -81,49 +113,97 @@ def _small(value: Any) -> Any:
     try:
         # allow_nan=False: NaN (which a status body may hold) is not JSON and load refuses it.
         text = json.dumps(value, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return None
     return value if len(text) <= _LAST_MAX else None
 
 
-def _finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
-def _cancel_sent(op: Operation) -> bool:
+def _cancel_sent(rec: OpRecord) -> bool:
     # A cancel still in flight may have reached the server; one refused before sending
     # (untrusted URL, closed scheduler) has not, so a resumed operation may still send it.
-    request = op._extra.get("cancel_request") if op._extra else None
+    request = rec.extras.cancel if rec.extras is not None else None
     return request is not None and (not request.done() or bool(request.result().sent))
 
 
-def dump(op: Operation, *, key: bytes | None = None) -> str:
-    """The checkpoint of ``op`` as a JSON string (signed when ``key`` is given).
+def _error_doc(error: LrpollError | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    doc: dict[str, Any] = {"type": type(error).__name__, "message": error.message}
+    code = getattr(error, "status_code", None)
+    if isinstance(code, int):
+        doc["status_code"] = code
+    return doc
 
-    Raises:
-        CheckpointError: when the operation has already ended.
+
+def _error_of(doc: Mapping[str, Any] | None, op_id: str, last: Any) -> LrpollError | None:
+    if doc is None:
+        return None
+    cls = getattr(_exceptions, str(doc.get("type")), None)
+    message = doc.get("message")
+    if not (isinstance(cls, type) and issubclass(cls, LrpollError)) or not isinstance(message, str):
+        raise CheckpointError("checkpoint field 'error' is not an lrpoll error")
+    error = LrpollError.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(message=message, operation_id=op_id, status=last)
+    if "status_code" in doc:
+        error.__dict__.update(status_code=doc["status_code"], body_snippet="")
+    return error
+
+
+def dump(rec: OpRecord, *, now: float, wall: float, key: bytes | None = None) -> str:
+    """The checkpoint of ``rec`` as a JSON string (signed when ``key`` is given).
+
+    Args:
+        rec: the operation's record, in the runtime's clock.
+        now: the runtime's clock now.
+        wall: the epoch time now (the checkpoint's clock).
+        key: signs the checkpoint (HMAC-SHA256).
     """
-    if op.done:
-        raise CheckpointError(f"operation {op.id} already ended ({op.state})", operation_id=op.id)
-    base = op._base or {}
+    base = rec.base or {}
     headers = base.get("start_headers") or {}
+    stopped_at = rec.extras.stopped_at if rec.extras is not None else None
+    elapsed = stopped_at if rec.state == "stopped" and stopped_at is not None else now
+    elapsed -= rec.started
+    offset = wall - now  # runtime clock → epoch
+    started_at = wall - elapsed if rec.state == "stopped" else rec.started + offset
+    max_duration = rec.spec.max_duration
+    pending = rec.pending
+    state = "running" if rec.state == "pending" else rec.state
     doc: dict[str, Any] = {
         "v": VERSION,
         "kind": _KIND,
-        "id": op.id,
-        "spec": op.spec.to_json(),
-        "status_url": op._url,
-        "request_url": base.get("request_url", op._url),
-        "state": op.state if op.state in ("stopped", "cancelling") else "running",
-        "attempts": op.attempts,
-        "errors": op.errors,
-        "elapsed": op.elapsed,
-        "progress": op.progress if _finite(op.progress) else None,
+        "id": rec.op_id,
+        "spec": rec.spec.to_json(),
+        "status_url": rec.url,
+        "request_url": base.get("request_url", rec.url),
+        "state": state,
+        "attempts": rec.attempts,
+        "errors": rec.errors,
+        "elapsed": max(0.0, elapsed),
+        "progress": _finite(rec.progress),
         "start": _small(base.get("start")),
         "start_headers": {k: v for k, v in headers.items() if k in _KEPT_HEADERS},
-        "last": _small(op.status),
-        "cancel_sent": _cancel_sent(op),
-        "saved_at": time.time(),
+        "last": _small(rec.last),
+        "cancel_sent": _cancel_sent(rec),
+        "saved_at": wall,
+        "started_at": started_at,
+        "deadline": None if max_duration is None else started_at + max_duration,
+        "due": None if rec.due is None else rec.due + offset,
+        "failing_since": None if rec.failing_since is None else rec.failing_since + offset,
+        "message": rec.message,
+        "pending": None
+        if pending is None
+        else {
+            "result": _small(pending.result),
+            "progress": _finite(pending.progress),
+            "message": pending.message,
+        },
+        "result": _small(rec.result) if rec.state == "succeeded" else None,
+        "error": _error_doc(rec.error),
     }
     if key is not None:
         doc["sig"] = hmac.new(key, _canonical(doc), hashlib.sha256).hexdigest()
@@ -131,7 +211,7 @@ def dump(op: Operation, *, key: bytes | None = None) -> str:
 
 
 def load(token: str | bytes, *, key: bytes | None = None) -> dict[str, Any]:
-    """Parse and check a checkpoint; the validated document.
+    """Parse and check a checkpoint (version 1 or 2); the validated document.
 
     Raises:
         CheckpointError: for a size over the cap, bad JSON, an unknown version or kind,
@@ -157,20 +237,25 @@ def load(token: str | bytes, *, key: bytes | None = None) -> dict[str, Any]:
         raise CheckpointError("checkpoint is not valid JSON") from None
     if not isinstance(doc, dict):
         raise CheckpointError("checkpoint is not a JSON object")
-    if doc.get("v") != VERSION or isinstance(doc.get("v"), bool):
-        raise CheckpointError(f"unknown checkpoint version {doc.get('v')!r} (this lrpoll reads 1)")
+    version = doc.get("v")
+    if version not in (1, VERSION) or isinstance(version, bool):
+        raise CheckpointError(
+            f"unknown checkpoint version {version!r} (this lrpoll reads 1 and {VERSION})"
+        )
     if doc.get("kind") != _KIND:
         raise CheckpointError(f"not an lrpoll checkpoint (kind {doc.get('kind')!r})")
-    for name, types in _FIELDS.items():
+    fields = _FIELDS if version == 1 else {**_FIELDS, **_FIELDS_V2}
+    for name, types in fields.items():
         value = doc.get(name)
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             raise CheckpointError(f"checkpoint field {name!r} has the wrong type")
-    if doc["state"] not in ("running", "stopped", "cancelling"):
+    states = _RESUMABLE if version == 1 else _RESUMABLE | TERMINAL
+    if doc["state"] not in states:
         raise CheckpointError(f"checkpoint state {doc['state']!r} is not resumable")
     if doc["attempts"] < 0 or doc["errors"] < 0 or doc["elapsed"] < 0:
         raise CheckpointError("checkpoint counters are negative")
     # 1e400 parses as inf: an infinite elapsed or progress is as wrong as a NaN.
-    for name in ("elapsed", "progress", "saved_at"):
+    for name in ("elapsed", "progress", "saved_at", *(_FIELDS_V2 if version == 2 else ())):
         if isinstance(doc[name], float) and not math.isfinite(doc[name]):
             raise CheckpointError(f"checkpoint field {name!r} is not a finite number")
     for name in ("status_url", "request_url"):
@@ -188,7 +273,7 @@ def load(token: str | bytes, *, key: bytes | None = None) -> dict[str, Any]:
     return doc
 
 
-def spec_of(doc: dict[str, Any]) -> PollSpec:
+def spec_of(doc: Mapping[str, Any]) -> PollSpec:
     """The spec stored in a loaded checkpoint.
 
     Raises:
@@ -198,3 +283,54 @@ def spec_of(doc: dict[str, Any]) -> PollSpec:
         return PollSpec.from_json(doc["spec"])
     except SpecError as exc:
         raise CheckpointError(f"checkpoint spec is invalid: {exc}") from None
+    except RecursionError:
+        raise CheckpointError("checkpoint spec is nested too deeply") from None
+
+
+def to_record(
+    doc: Mapping[str, Any], spec: PollSpec, *, now: float, wall: float
+) -> tuple[OpRecord, float | None]:
+    """The record a loaded checkpoint describes, in the runtime's clock; and its due time.
+
+    A stopped checkpoint's record is stopped at ``now``; a running one's due time is the
+    checkpoint's (None when the checkpoint has none: version 1).
+    """
+    base = {
+        "start": doc.get("start"),
+        "start_headers": dict(doc["start_headers"]),
+        "request_url": doc["request_url"],
+        "operation": doc["id"],
+    }
+    state = doc["state"]
+    offset = now - wall  # epoch → runtime clock
+    if doc["v"] == 1 or state == "stopped":
+        # Version 1 promised that the time between saving and resuming does not count;
+        # a stop never counts.
+        started = now - doc["elapsed"]
+    else:
+        started = doc["started_at"] + offset
+    rec = OpRecord(spec, doc["id"], doc["status_url"], started, base)
+    rec.attempts, rec.errors = doc["attempts"], doc["errors"]
+    rec.progress, rec.last = doc["progress"], doc.get("last")
+    rec.state = state
+    due = None
+    if doc["v"] == 2:
+        rec.message = doc["message"]
+        if doc["failing_since"] is not None:
+            rec.failing_since = doc["failing_since"] + offset
+        if doc["due"] is not None:
+            due = doc["due"] + offset
+        pending = doc["pending"]
+        if pending is not None:
+            rec.pending = Succeeded(pending.get("result"), pending.get("progress"), None)
+        if state == "succeeded":
+            rec.result = doc.get("result")
+        rec.error = _error_of(doc["error"], rec.op_id, rec.last)
+    if state == "stopped":
+        rec.more().stopped_at = now
+    if doc["cancel_sent"]:
+        sent = asyncio.get_running_loop().create_future()
+        result: CancelResult = "accepted" if state == "cancelling" else "refused"
+        sent.set_result(CancelSent(result, "sent before the checkpoint", None, True))
+        rec.more().cancel = sent
+    return rec, due

@@ -44,12 +44,14 @@ from ._exceptions import (
     AuthError,
     HTTPStatusError,
     LrpollError,
+    MalformedStatus,
     OperationCancelled,
     OperationError,
     OperationFailed,
     OperationGone,
     PollTimeout,
     RequestError,
+    with_context,
 )
 from ._expr import is_truthy, json_snippet
 from ._retry_after import backoff_delay, clamp, parse_retry_after
@@ -57,7 +59,7 @@ from ._retry_after import backoff_delay, clamp, parse_retry_after
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from ._spec import PollSpec, StatusRule
+    from ._spec import CancelResult, CancelSpec, PollSpec, StatusRule
 
 __all__ = [
     "Decision",
@@ -66,9 +68,17 @@ __all__ = [
     "Retry",
     "Running",
     "Succeeded",
+    "cancel_outcome",
+    "classify_cancel",
+    "deadline",
     "decide",
     "first_delay",
+    "header_ref",
+    "past_deadline",
     "read_progress",
+    "result_decision",
+    "resume_delay",
+    "retry_after",
     "start_error",
     "timed_out",
 ]
@@ -93,6 +103,9 @@ class Observation:
         errors: consecutive transient faults before this one.
         failing_for: seconds since the current run of faults began (0 when none).
         rand: a uniform random value in [0, 1) for jitter.
+        last: the last status document the operation had before this answer (what
+            errors from answers that are not status documents carry).
+        cancelling: a cancel was accepted and is being confirmed.
     """
 
     status: int | None = None
@@ -106,6 +119,8 @@ class Observation:
     errors: int = 0
     failing_for: float = 0.0
     rand: float = 0.5
+    last: Any = None
+    cancelling: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +225,13 @@ def _retry_after(spec: PollSpec, obs: Observation) -> tuple[float | None, str | 
     return None, first_warning
 
 
+def retry_after(spec: PollSpec, headers: Mapping[str, str], *, received_at: float) -> float | None:
+    """The valid Retry-After an answer's headers carry (clamped), in seconds, or None."""
+    if not any(name in headers for name in spec.retry_after_headers):
+        return None
+    return _retry_after(spec, Observation(headers=headers, received_at=received_at))[0]
+
+
 def _clip_to_deadline(spec: PollSpec, delay: float, elapsed: float) -> float:
     if spec.max_duration is None:
         return delay
@@ -229,6 +251,11 @@ def first_delay(spec: PollSpec, obs: Observation) -> tuple[float, tuple[str, ...
 
 
 # -- decisions --------------------------------------------------------------------------
+
+
+def _document(obs: Observation) -> Any:
+    """The status document an answer leaves the operation with: its body, else the last."""
+    return obs.last if obs.body is None else obs.body
 
 
 def _default_rule(code: int) -> StatusRule | type[HTTPStatusError]:
@@ -308,7 +335,7 @@ def timed_out(
             if spec.max_duration
             else ("deadline reached")
         )
-    error = PollTimeout(reason, operation_id=operation_id, status=obs.body)
+    error = PollTimeout(reason, operation_id=operation_id, status=_document(obs))
     return _ended(spec, obs, "timed_out", error, base)
 
 
@@ -324,7 +351,7 @@ def _transient(
         budget.max_failing_time is not None and obs.failing_for >= budget.max_failing_time
     )
     if spent:
-        return Ended("error", error)
+        return Ended("error", with_context(error, operation_id=operation_id, status=obs.last))
     if spec.max_duration is not None and obs.elapsed >= spec.max_duration:
         return timed_out(spec, obs, base, operation_id=operation_id)
     retry_after, warning = _retry_after(spec, obs)
@@ -360,9 +387,9 @@ def decide(
     try:
         return _decide(spec, obs, base, operation_id)
     except RecursionError:
-        from ._exceptions import MalformedStatus
-
-        error = MalformedStatus("status document nested too deeply", operation_id=operation_id)
+        error = MalformedStatus(
+            "status document nested too deeply", operation_id=operation_id, status=obs.last
+        )
         return Ended("error", error)
 
 
@@ -389,7 +416,7 @@ def _decide(
             status_code=code,
             body_snippet=obs.snippet,
             operation_id=operation_id,
-            status=obs.body,
+            status=obs.last,  # an error page is not a status document
         )
         return Ended("error", error)
     if rule == "transient":
@@ -402,10 +429,19 @@ def _decide(
         )
         return _transient(spec, obs, error, base, operation_id)
     if rule == "gone":
+        if obs.cancelling:
+            # Reference: AIP-151, OData §9.1.3: a cancelled operation may vanish, so a
+            # 404/410 right after an accepted cancel is the server confirming it.
+            confirmed = OperationCancelled(
+                f"cancelled: the status URL answered {code} after the cancel was accepted",
+                operation_id=operation_id,
+                status=obs.last,
+            )
+            return Ended("cancelled", confirmed)
         gone = OperationGone(
             f"the status URL answered {code}: the operation expired or never existed",
             operation_id=operation_id,
-            status=obs.body,
+            status=obs.last,
         )
         return Ended("gone", gone)
 
@@ -428,11 +464,13 @@ def _decide(
 
     if outcome == "failed":
         text = _error_text(spec, view, "the server reported the operation failed")
-        failed: OperationError = OperationFailed(text, operation_id=operation_id, status=obs.body)
+        failed: OperationError = OperationFailed(
+            text, operation_id=operation_id, status=_document(obs)
+        )
         return _ended(spec, obs, "failed", failed, base, warnings)
     if outcome == "cancelled":
         text = _error_text(spec, view, "the server reported the operation cancelled")
-        cancelled = OperationCancelled(text, operation_id=operation_id, status=obs.body)
+        cancelled = OperationCancelled(text, operation_id=operation_id, status=_document(obs))
         return _ended(spec, obs, "cancelled", cancelled, base, warnings)
     if outcome == "succeeded":
         result = _eval(spec, "result", view) if spec.expression("result") else obs.body
@@ -458,14 +496,10 @@ def _decide(
         if retry_after is not None
         else backoff_delay(spec.effective_backoff, obs.attempt, obs.rand)
     )
-    new_url = None
-    for name in spec.status_url_updates:
-        new_url = obs.headers.get(name)
-        if new_url:
-            break
+    new_url = header_ref(spec.status_url_updates, obs.headers)
     message = _render(spec, "in_progress", base, obs, progress=progress)
     return Running(
-        _clip_to_deadline(spec, delay, obs.elapsed), progress, message, new_url or None, warnings
+        _clip_to_deadline(spec, delay, obs.elapsed), progress, message, new_url, warnings
     )
 
 
@@ -490,3 +524,152 @@ def start_error(
         operation_id=operation_id,
         status=obs.body,
     )
+
+
+# -- where the status lives, and the deadline ------------------------------------------
+
+
+def header_ref(names: tuple[str, ...], headers: Mapping[str, str]) -> str | None:
+    """The first non-empty header among ``names`` (lower case), in their order, or None.
+
+    One rule for both places a status URL comes from headers: the start answer
+    (``spec.status_from``) and a poll answer that moves the status (``status_url_updates``).
+    """
+    for name in names:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+def deadline(spec: PollSpec, started: float) -> float | None:
+    """When polling must end (``started + max_duration``), in the caller's clock, or None."""
+    return None if spec.max_duration is None else started + spec.max_duration
+
+
+def past_deadline(spec: PollSpec, started: float, now: float) -> bool:
+    """Whether ``now`` is at or past the operation's deadline."""
+    return spec.max_duration is not None and now - started >= spec.max_duration
+
+
+def resume_delay(spec: PollSpec, rand: float) -> float:
+    """Delay before the first poll of a resumed operation: spread over one interval.
+
+    Many operations resumed at once (a restarted worker) would otherwise poll together.
+    """
+    return spec.effective_backoff.delay * clamp(rand, 0.0, 1.0)
+
+
+# -- the result fetch -------------------------------------------------------------------
+
+
+def result_decision(
+    spec: PollSpec,
+    obs: Observation,
+    done: Succeeded,
+    *,
+    shown_url: str,
+    operation_id: str | None = None,
+) -> Decision:
+    """Judge the answer to the result fetch (``spec.result_url``) of a done operation.
+
+    A 2xx (or a code ``status_rules`` names) gives the result: its body. A transient
+    fault or status (connect error, timeout, 408, 429, 5xx, unparseable body) retries
+    within the operation's error budget like any poll; anything else ends the
+    operation with the error, saying it was the result fetch.
+    """
+    code = obs.status
+    transient = obs.fault is not None or (
+        code is not None and (code == 408 or code == 429 or code >= 500)
+    )
+    if transient:
+        decision = _transient(
+            spec, obs, obs.fault or _http_error(obs, "result fetch answered"), None, operation_id
+        )
+        if isinstance(decision, Ended):
+            return _result_error(decision.error, shown_url)
+        return decision
+    error = start_error(spec, obs, operation_id=operation_id)
+    if error is not None:
+        return _result_error(error, shown_url)
+    return Succeeded(obs.body, done.progress, done.message, done.warnings)
+
+
+def _result_error(error: LrpollError, shown_url: str) -> Ended:
+    message = f"fetching the result from {shown_url}: {error.message}"
+    return Ended("error", with_context(error, message=message))
+
+
+def _http_error(obs: Observation, what: str) -> HTTPStatusError:
+    return HTTPStatusError(
+        f"{what} {obs.status}" + (f": {obs.snippet}" if obs.snippet else ""),
+        status_code=obs.status or 0,
+        body_snippet=obs.snippet,
+        status=obs.last,
+    )
+
+
+# -- cancel -----------------------------------------------------------------------------
+
+_CANCEL_DEFAULTS: Final[Mapping[int, CancelResult]] = MappingProxyType(
+    {
+        400: "already_finished",
+        409: "already_finished",
+        412: "already_finished",
+        404: "not_found",
+        410: "not_found",
+        405: "not_supported",
+        501: "not_supported",
+    }
+)
+_CANCEL_EXPRESSION_ORDER: Final = ("not_supported", "already_finished", "refused", "accepted")
+
+
+def classify_cancel(
+    spec: CancelSpec, status: int | None, headers: Mapping[str, str], body: Any
+) -> tuple[CancelResult, str | None]:
+    """What the server's answer to a cancel request means, and the server's message.
+
+    Expressions first (in the order not_supported, already_finished, refused, accepted),
+    then ``spec.statuses``, then the defaults (2xx accepted; 400, 409, 412
+    already_finished; 404, 410 not_found; 405, 501 not_supported; else refused). Pure;
+    never raises.
+    """
+    view = {"status": status, "headers": dict(headers), "body": body}
+    message_expr = spec.expression("message")
+    message = message_expr.search(view) if message_expr is not None else None
+    if message is None and isinstance(body, dict):
+        error = body.get("error")
+        message = error.get("message") if isinstance(error, dict) else body.get("message")
+    if message is not None and not isinstance(message, str):
+        message = json_snippet(message)
+    for name in _CANCEL_EXPRESSION_ORDER:
+        expr = spec.expression(name)
+        if expr is not None and is_truthy(expr.search(view)):
+            return name, message
+    if status is None:
+        return "refused", message
+    assert spec.statuses is not None
+    result = spec.statuses.get(status) or _CANCEL_DEFAULTS.get(status)
+    if result is None:
+        result = "accepted" if 200 <= status < 300 else "refused"
+    return result, message
+
+
+def cancel_outcome(sent: CancelResult, state: str, *, ended: bool) -> str:
+    """How a whole cancel ended, from what the cancel answer meant and where the operation is.
+
+    | operation after confirming | cancel answer      | outcome                      |
+    |----------------------------|--------------------|------------------------------|
+    | ended ``cancelled``        | any                | ``cancelled``                |
+    | ended otherwise            | ``accepted``       | ``finished_anyway``          |
+    | ended otherwise            | ``already_finished``| ``already_finished``        |
+    | ended otherwise            | another            | that one                     |
+    | not ended                  | ``accepted``       | ``unconfirmed``              |
+    | not ended                  | another            | that one                     |
+    """
+    if ended:
+        if state == "cancelled":
+            return "cancelled"
+        return "finished_anyway" if sent == "accepted" else sent
+    return "unconfirmed" if sent == "accepted" else sent

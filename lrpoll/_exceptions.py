@@ -27,7 +27,7 @@ known (`operation_id`, `status`), pickles, and never holds a credential.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "AuthError",
@@ -81,11 +81,42 @@ class LrpollError(Exception):
         return (_rebuild, (type(self), self.message, dict(self.__dict__)))
 
 
+E = TypeVar("E", bound="LrpollError")
+
+
 def _rebuild(cls: type[LrpollError], message: str, state: dict[str, Any]) -> LrpollError:
     exc = cls.__new__(cls)
     Exception.__init__(exc, message)
     exc.__dict__.update(state)
     return exc
+
+
+_KEEP: Any = object()
+
+
+def with_context(
+    exc: E,
+    *,
+    operation_id: str | None = _KEEP,
+    status: Any = _KEEP,
+    message: str | None = None,
+) -> E:
+    """A new exception like ``exc`` with the operation, last status or message filled in.
+
+    Exceptions are built complete and never changed afterwards: where the runtime learns
+    more (the operation a transport fault belongs to, the last status document), it makes
+    a new one, so ``str()``, ``args`` and pickling always agree.
+    """
+    state = dict(exc.__dict__)
+    if operation_id is not _KEEP:
+        state["operation_id"] = operation_id
+    if status is not _KEEP:
+        state["status"] = status
+    text = exc.message if message is None else message
+    state["message"] = text
+    new: E = _rebuild(type(exc), exc.args[0] if message is None and exc.args else text, state)  # type: ignore[assignment]
+    new.__cause__, new.__context__ = exc.__cause__, exc.__context__
+    return new
 
 
 class SpecError(LrpollError, ValueError):

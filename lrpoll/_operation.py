@@ -1,67 +1,67 @@
 """Operation: the awaitable handle users hold for one long-running job.
 
-An operation waiting for its next poll is only this object and one entry in the
-scheduler's timer heap: no task, no future, no logger until someone asks for one.
+The handle reads the runtime's record of the operation and asks the runtime (through
+the narrow `Runner` protocol) for every change; it writes nothing of its own. An
+operation waiting for its next poll is this handle, its record and one heap entry: no
+task, no future, no logger until someone asks for one.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Generator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ._checkpoint import dump
 from ._exceptions import LrpollError, PollingStopped
+from ._machine import TERMINAL, OperationState
+from ._record import Update
 
 if TYPE_CHECKING:
-    from yarl import URL
-
     from ._cancel import CancelOutcome
-    from ._scheduler import Scheduler
+    from ._record import OpRecord
     from ._spec import PollSpec
 
-__all__ = ["Callback", "Operation", "OperationState", "Update"]
-
-OperationState = Literal[
-    "pending",
-    "running",
-    "cancelling",
-    "stopped",
-    "succeeded",
-    "failed",
-    "cancelled",
-    "timed_out",
-    "gone",
-    "error",
-]
-"""Where an operation stands. ``running`` and ``cancelling`` (a cancel was accepted,
-confirmation pending) are polled; ``stopped`` is client-side and resumable; the rest are
-terminal."""
-
-TERMINAL: Final[frozenset[str]] = frozenset(
-    {"succeeded", "failed", "cancelled", "timed_out", "gone", "error"}
-)
+__all__ = ["Callback", "Operation", "OperationState", "Runner", "Update", "record_of"]
 
 Callback = Callable[["Operation"], Any]
 """A hook called with the operation: ``on_progress``, ``on_status``, ``on_done``, ``on_timeout``."""
 
 
-@dataclass(frozen=True, slots=True)
-class Update:
-    """One change seen on an operation, as `Operation.updates` yields it.
+class Runner(Protocol):
+    """What an `Operation` handle may ask of the runtime that owns its record."""
 
-    Attributes:
-        state: the state after the change.
-        progress: percent done, or None when unknown.
-        message: the rendered message template for this change, if any.
-        status: the last status document.
-    """
+    def time(self) -> float:
+        """The runtime's clock."""
 
-    state: OperationState
-    progress: float | None
-    message: str | None
-    status: Any
+    async def poll_now(self, rec: OpRecord) -> None:
+        """Poll ``rec`` now, once; the schedule continues from its decision."""
+
+    def stop(self, rec: OpRecord) -> None:
+        """Stop polling ``rec`` on the client side."""
+
+    def resume(self, rec: OpRecord) -> None:
+        """Resume polling ``rec`` after a stop."""
+
+    async def cancel(self, rec: OpRecord) -> CancelOutcome:
+        """Ask the server to cancel ``rec``, then confirm by polling."""
+
+    def cancel_nowait(self, rec: OpRecord) -> None:
+        """Cancel ``rec`` in the background (stop it when it has no cancel)."""
+
+    async def settled(self, rec: OpRecord) -> None:
+        """Return at the next end or stop of ``rec``."""
+
+    async def abandoned(self, rec: OpRecord, *, policy: Any = None) -> None:
+        """The task awaiting ``rec`` was cancelled: apply its abandon policy."""
+
+    def subscribe(self, rec: OpRecord) -> asyncio.Queue[Update]:
+        """A queue that receives each update of ``rec``."""
+
+    def unsubscribe(self, rec: OpRecord, queue: asyncio.Queue[Update]) -> None:
+        """Stop sending updates of ``rec`` to ``queue``."""
+
+    def checkpoint(self, rec: OpRecord, *, key: bytes | None) -> str:
+        """The checkpoint of ``rec``."""
 
 
 class Operation:
@@ -72,98 +72,78 @@ class Operation:
     operation's error budget is spent.
     """
 
-    __slots__ = (
-        "_base",
-        "_due",
-        "_error",
-        "_extra",
-        "_failing_since",
-        "_id",
-        "_result",
-        "_scheduler",
-        "_started",
-        "_state",
-        "_url",
-        "_waiter",
-        "attempts",
-        "errors",
-        "message",
-        "progress",
-        "spec",
-        "status",
-    )
+    __slots__ = ("_rec", "_runner")
 
-    def __init__(
-        self,
-        scheduler: Scheduler,
-        spec: PollSpec,
-        op_id: str | int,
-        url: URL | str,
-        started: float,
-        base: dict[str, Any] | None = None,
-    ) -> None:
-        self._scheduler = scheduler
-        self.spec = spec
-        self._id = op_id
-        # A string, not a yarl.URL: a URL object grows a cache of its parts when read,
-        # and the scheduler builds one per request for a fraction of a microsecond.
-        self._url = str(url)
-        self._started = started
-        self._base = base
-        self._state: OperationState = "pending"
-        self._due: float | None = None  # the due time of its live heap entry
-        self._failing_since: float | None = None
-        self._result: Any = None
-        self._error: LrpollError | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        # Rarely used things (callbacks, subscribers, logger) live here, created lazily.
-        self._extra: dict[str, Any] | None = None
-        self.attempts = 0
-        self.errors = 0
-        self.progress: float | None = None
-        self.message: str | None = None
-        self.status: Any = None
+    def __init__(self, rec: OpRecord, runner: Runner) -> None:
+        self._rec = rec
+        self._runner = runner
 
     # -- read-only views ------------------------------------------------------------
 
     @property
     def id(self) -> str:
         """The operation's id (given to `start`/`watch`, else ``op-<n>``)."""
-        return self._id if isinstance(self._id, str) else f"op-{self._id}"
+        return self._rec.op_id
 
-    def __lt__(self, other: Operation) -> bool:
-        # Heap entries are (due, op): equal due times fall back to an arbitrary, stable order.
-        return id(self) < id(other)
+    @property
+    def spec(self) -> PollSpec:
+        """The spec it is polled with."""
+        return self._rec.spec
 
     @property
     def state(self) -> OperationState:
         """Where the operation stands."""
-        return self._state
+        return self._rec.state
 
     @property
     def done(self) -> bool:
         """True once the operation reached a terminal state (stopped is not terminal)."""
-        return self._state in TERMINAL
+        return self._rec.state in TERMINAL
+
+    @property
+    def status(self) -> Any:
+        """The last status document."""
+        return self._rec.last
+
+    @property
+    def progress(self) -> float | None:
+        """Percent done, or None when unknown."""
+        return self._rec.progress
+
+    @property
+    def message(self) -> str | None:
+        """The latest rendered message, if the spec has message templates."""
+        return self._rec.message
+
+    @property
+    def attempts(self) -> int:
+        """Status answers so far."""
+        return self._rec.attempts
+
+    @property
+    def errors(self) -> int:
+        """Consecutive transient faults (0 after a good answer)."""
+        return self._rec.errors
 
     @property
     def status_url(self) -> str:
         """The status URL in use (as sent, before credentials are added)."""
-        return self._url
+        return self._rec.url
 
     @property
     def elapsed(self) -> float:
         """Seconds since the operation began, in loop time, leaving out time stopped."""
-        now = self._scheduler.time()
-        if self._state == "stopped" and self._extra is not None:
-            # Frozen while stopped, so a checkpoint of a stopped operation (and resume)
-            # does not count the stop towards max_duration.
-            now = self._extra.get("stopped_at", now)
-        return now - self._started
+        rec = self._rec
+        now = self._runner.time()
+        if rec.state == "stopped" and rec.extras is not None and rec.extras.stopped_at:
+            # Frozen while stopped, so the stop does not count towards max_duration.
+            now = rec.extras.stopped_at
+        return now - rec.started
 
     @property
     def error(self) -> LrpollError | None:
         """The error ``await op`` raises, once ended without a result."""
-        return self._error
+        return self._rec.error
 
     def result(self) -> Any:
         """The result, without waiting.
@@ -172,17 +152,18 @@ class Operation:
             LrpollError: the operation's error, if it ended without a result.
             RuntimeError: when the operation has not finished.
         """
-        if self._state == "succeeded":
-            return self._result
-        if self._state == "stopped":
-            raise PollingStopped("polling was stopped", operation_id=self.id, status=self.status)
-        if self._error is not None:
-            raise self._error
-        raise RuntimeError(f"operation {self.id} is still {self._state}")
+        rec = self._rec
+        if rec.state == "succeeded":
+            return rec.result
+        if rec.state == "stopped":
+            raise PollingStopped("polling was stopped", operation_id=self.id, status=rec.last)
+        if rec.error is not None:
+            raise rec.error
+        raise RuntimeError(f"operation {self.id} is still {rec.state}")
 
     def __repr__(self) -> str:
         progress = "" if self.progress is None else f" {self.progress:g}%"
-        return f"<Operation {self.id} {self._state}{progress}>"
+        return f"<Operation {self.id} {self.state}{progress}>"
 
     # -- waiting ----------------------------------------------------------------------
 
@@ -200,19 +181,16 @@ class Operation:
             PollingStopped: when polling is stopped on the client side.
             TransportError: when the error budget is spent.
         """
+        rec = self._rec
         while True:
-            if self._state in TERMINAL or (self._state == "stopped" and not through_stops):
+            if rec.state in TERMINAL or (rec.state == "stopped" and not through_stops):
                 return self.result()
-            if self._waiter is None or self._waiter.done():
-                self._waiter = asyncio.get_running_loop().create_future()
-            waiter = self._waiter
             try:
-                # shield: one awaiter's cancellation must not cancel the shared future.
-                await asyncio.shield(waiter)
+                await self._runner.settled(rec)
             except asyncio.CancelledError:
                 # The caller's cancellation always propagates; the policy only decides
                 # what happens to the operation (stop, cancel on the server, detach).
-                await self._scheduler._abandoned(self)
+                await self._runner.abandoned(rec)
                 raise
 
     def __await__(self) -> Generator[Any, None, Any]:
@@ -221,14 +199,16 @@ class Operation:
     async def poll_once(self) -> Update:
         """Poll now, once (the Go ``Poll``), and return what changed.
 
-        The regular schedule continues from this poll's decision.
+        The regular schedule continues from this poll's decision. A stopped or ended
+        operation is not polled: its current state comes back.
         """
-        await self._scheduler._poll_now(self)
+        await self._runner.poll_now(self._rec)
         return self.snapshot()
 
     def snapshot(self) -> Update:
         """The operation's current state as an `Update`."""
-        return Update(self._state, self.progress, self.message, self.status)
+        rec = self._rec
+        return Update(rec.state, rec.progress, rec.message, rec.last)
 
     async def updates(self) -> AsyncIterator[Update]:
         """Yield each change (state, progress, message, status) until a terminal state.
@@ -237,12 +217,10 @@ class Operation:
         ends without raising: ``await op`` tells how it ended. After a resume, call
         `updates` again.
         """
-        if self._state in TERMINAL or self._state == "stopped":
+        if self.done or self.state == "stopped":
             yield self.snapshot()
             return
-        queue: asyncio.Queue[Update] = asyncio.Queue()
-        subs: list[asyncio.Queue[Update]] = self._extras().setdefault("subscribers", [])
-        subs.append(queue)
+        queue = self._runner.subscribe(self._rec)
         try:
             while True:
                 update = await queue.get()
@@ -250,7 +228,7 @@ class Operation:
                 if update.state in TERMINAL or update.state == "stopped":
                     return
         finally:
-            subs.remove(queue)
+            self._runner.unsubscribe(self._rec, queue)
 
     # -- stop / resume ---------------------------------------------------------------
 
@@ -260,7 +238,7 @@ class Operation:
         An in-flight poll's answer is ignored. Tasks awaiting the operation get
         `PollingStopped`. Does nothing on a finished operation.
         """
-        self._scheduler._stop(self)
+        self._runner.stop(self._rec)
 
     def resume(self) -> None:
         """Resume polling after `stop`, with the same URLs, spec and attempt count.
@@ -271,7 +249,7 @@ class Operation:
         Raises:
             RuntimeError: when the operation has already finished.
         """
-        self._scheduler._resume(self)
+        self._runner.resume(self._rec)
 
     async def cancel(self) -> CancelOutcome:
         """Ask the server to cancel, then poll until it confirms (or the confirm deadline).
@@ -289,30 +267,28 @@ class Operation:
             Server cancel is best effort: read the outcome's ``kind``; ``unconfirmed``
             means the server accepted but had not confirmed by ``confirm_timeout``.
         """
-        return await self._scheduler._cancel(self)
+        return await self._runner.cancel(self._rec)
+
+    def cancel_nowait(self) -> None:
+        """Start `cancel` in the scheduler's task group and return at once.
+
+        The outcome is logged (``cancel outcome`` on the ``lrpoll`` logger); an
+        operation whose spec has no cancel request is stopped instead. A token's
+        ``cancel`` on timeout uses this.
+        """
+        self._runner.cancel_nowait(self._rec)
 
     def checkpoint(self, *, key: bytes | None = None) -> str:
         """A versioned JSON checkpoint of the polling state, without credentials.
 
         ``scheduler.resume(checkpoint)`` continues the operation, in this process or
         another. With ``key``, the checkpoint carries an HMAC-SHA256 signature that
-        `Scheduler.resume` checks with the same key.
+        `Scheduler.resume` checks with the same key. An ended operation's checkpoint
+        records how it ended (state, result or error); resuming it gives that end.
         """
-        return dump(self, key=key)
+        return self._runner.checkpoint(self._rec, key=key)
 
-    # -- internals ---------------------------------------------------------------------
 
-    def _extras(self) -> dict[str, Any]:
-        if self._extra is None:
-            self._extra = {}
-        return self._extra
-
-    def _context(self) -> dict[str, Any]:
-        """The template context that does not change per poll."""
-        ctx = dict(self._base) if self._base else {}
-        ctx["operation"] = self.id
-        ctx["status_url"] = self._url
-        ctx.setdefault("request_url", self._url)
-        ctx["last"] = self.status
-        ctx["progress"] = self.progress
-        return ctx
+def record_of(op: Operation) -> OpRecord:
+    """The runtime's record behind a handle (for the runtime that made it)."""
+    return op._rec

@@ -1,22 +1,23 @@
-"""The one HTTP seam, on aiohttp: timeouts, body caps, redirects, origins, credentials.
+"""The one HTTP seam: lrpoll's checks around a raw sender that may be replaced.
 
-Everything lrpoll sends goes through `Transport.request`. It checks every URL (the
-first and each redirect hop) against the trust policy, attaches credentials per request
-and only for trusted origins (never as session defaults), follows redirects itself,
-caps bodies before and during reading (after decompression), parses JSON defensively,
-and maps aiohttp's exceptions to lrpoll's. It returns an `Answer` and never keeps the
-response object.
+Everything lrpoll sends goes through `Transport.request`. The transport checks every URL
+(the first and each redirect hop) against the trust policy, attaches credentials per
+request and only for trusted origins, follows redirects itself, caps bodies, parses
+JSON defensively and names URLs redacted in every error. Beneath it, a `Sender` (`_sender`; httpx's
+``AsyncBaseTransport`` is the model) moves one request and its capped body over the
+wire; `lrpoll._aiohttp.AiohttpSender` is the default. Whatever sender is plugged in,
+origins, credentials, caps, redirects and redaction stay the transport's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-import aiohttp
+from yarl import URL
 
+from ._aiohttp import AiohttpSender
 from ._exceptions import (
     LrpollError,
     MalformedStatus,
@@ -26,46 +27,35 @@ from ._exceptions import (
     UntrustedURL,
 )
 from ._expr import json_snippet
-from ._secrets import is_secret_header
-from ._urls import TrustPolicy, redact_url, resolve
+from ._log import add_secrets
+from ._sender import BodyTooLarge, Limits, RawRequest, SendFault
+from ._urls import TrustPolicy, origin_of, redact_url, resolve
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from yarl import URL
+    from collections.abc import Iterable, Mapping
 
     from ._auth import Credential
+    from ._sender import Sender
     from ._urls import Origin
 
-__all__ = ["Answer", "Limits", "Transport"]
+__all__ = ["Answer", "Limits", "Transport", "build_trust"]
 
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Transport limits.
-
-    Attributes:
-        max_body: largest body read, in bytes, after decompression.
-        max_redirects: redirect hops followed per request.
-        timeout: seconds for a whole request (connect, send, read).
-        connect_timeout: seconds to connect.
-        per_host: connections per host.
-        snippet: bytes of a body quoted in errors.
-    """
-
-    max_body: int = 8 * 1024 * 1024
-    max_redirects: int = 5
-    timeout: float = 30.0
-    connect_timeout: float = 10.0
-    per_host: int = 0
-    snippet: int = 200
-
-
 @dataclass(slots=True)
 class Answer:
-    """One HTTP answer, parsed; the response object is already released."""
+    """One HTTP answer, parsed; the response object is already released.
+
+    Attributes:
+        status: the HTTP status, or None for a fault.
+        headers: lower-cased response headers.
+        body: the parsed body (text when not parsed), None when empty.
+        fault: the error to raise if this answer cannot be used.
+        snippet: the first bytes of a non-2xx or unparseable body, escaped.
+        url: the URL that answered (after redirects).
+        sent: False when the request can never have reached the server.
+    """
 
     status: int | None
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -73,6 +63,7 @@ class Answer:
     fault: LrpollError | None = None
     snippet: str = ""
     url: URL | None = None
+    sent: bool = True
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -82,30 +73,69 @@ def _parse_json(raw: bytes) -> Any:
 
 
 class Transport:
-    """Sends requests for the scheduler. One per scheduler."""
+    """Sends the requests of one scheduler (or worker) through its sender, with lrpoll's checks.
+
+    Args:
+        sender: the raw sender (`lrpoll._aiohttp.AiohttpSender` by default).
+        trust: which origins get credentials and which may be polled without them.
+        credentials: a provider per trusted origin.
+        limits: caps and redirect hops.
+    """
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        sender: Sender,
         *,
-        owned: bool,
         trust: TrustPolicy,
         credentials: Mapping[Origin, Credential],
         limits: Limits,
+        checkpoint_key: bytes | None = None,
     ) -> None:
-        self.session = session
-        self.owned = owned
+        self.sender = sender
         self.trust = trust
         self.credentials = dict(credentials)
         self.limits = limits
-        self._timeout = aiohttp.ClientTimeout(
-            total=limits.timeout, sock_connect=limits.connect_timeout
+        self.checkpoint_key = checkpoint_key
+
+    @classmethod
+    def open(
+        cls,
+        base_url: str | None = None,
+        *,
+        credentials: Mapping[str, Credential] | None = None,
+        trusted_origins: Iterable[str] = (),
+        allow_origins: Iterable[str] | Literal["any"] = (),
+        sender: Sender | None = None,
+        limits: Limits | None = None,
+        checkpoint_key: bytes | None = None,
+    ) -> Transport:
+        """A transport on its own (for `lrpoll.step`), with the Scheduler's trust settings.
+
+        Use it as ``async with Transport.open(...) as transport:``; leaving closes the
+        sender. ``checkpoint_key`` signs and checks the checkpoints `lrpoll.step` reads
+        and writes. By default requests go through aiohttp.
+
+        Raises:
+            ValueError: for a URL that is not absolute http(s).
+        """
+        _, trust, creds = build_trust(base_url, credentials, trusted_origins, allow_origins)
+        limits = limits or Limits()
+        if sender is None:
+            sender = AiohttpSender(limits=limits)
+        return cls(
+            sender, trust=trust, credentials=creds, limits=limits, checkpoint_key=checkpoint_key
         )
-        # A borrowed session with default credentials would leak them to any origin:
-        # such a session may only talk to trusted origins.
-        self._session_has_credentials = (not owned) and any(
-            is_secret_header(h) for h in session.headers
-        )
+
+    async def __aenter__(self) -> Transport:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    @property
+    def session(self) -> Any:
+        """The aiohttp session of the default sender (None for another sender)."""
+        return getattr(self.sender, "session", None)
 
     def check(self, url: URL) -> str:
         """The access ``url`` gets (``"trusted"`` or ``"anonymous"``).
@@ -117,20 +147,14 @@ class Transport:
 
     def _access(self, url: URL) -> tuple[str, Origin]:
         access, origin = self.trust.access(url)
-        if access == "anonymous" and self._session_has_credentials:
-            raise UntrustedURL(
-                f"{redact_url(url)} is not a trusted origin and the borrowed session sends "
-                "default credentials; give credentials to the Scheduler instead",
-                url=redact_url(url),
-            )
-        if access == "anonymous" and not self.owned and self.session.cookie_jar.filter_cookies(url):
-            # The borrowed session's cookie jar would add its cookies (cookies ignore ports
-            # and schemes) and lrpoll cannot strip them per request.
-            raise UntrustedURL(
-                f"{redact_url(url)} is not a trusted origin and the borrowed session's cookie "
-                "jar holds cookies for it; give credentials to the Scheduler instead",
-                url=redact_url(url),
-            )
+        if access == "anonymous":
+            reason = self.sender.implicit_credentials(url)
+            if reason is not None:
+                raise UntrustedURL(
+                    f"{redact_url(url)} is not a trusted origin and {reason}; give "
+                    "credentials to the Scheduler instead",
+                    url=redact_url(url),
+                )
         return access, origin
 
     async def request(
@@ -155,17 +179,16 @@ class Transport:
         visited: set[str] = set()
         for _hop in range(self.limits.max_redirects + 1):
             access, origin = self._access(url)
-            out_headers = dict(headers or {})
-            out_query = dict(query or {})
+            out_headers = dict(headers) if headers else {}
+            out_query = dict(query) if query else {}
             out_form = dict(form) if form is not None else None
             if access == "trusted":
                 cred = self.credentials.get(origin)
                 if cred is not None:
                     cred.apply(out_headers, out_query, out_form)
             target = url.update_query(out_query) if out_query else url
-            answer = await self._send(
-                method, target, out_headers, json_body, out_form, parse, shown=url
-            )
+            raw = RawRequest(method, target, out_headers, json_body, out_form, self.limits.max_body)
+            answer = await self._send(raw, parse, shown=url)
             if answer.status not in _REDIRECTS:
                 answer.url = url
                 return answer
@@ -184,56 +207,22 @@ class Transport:
             f"more than {self.limits.max_redirects} redirects: " + " -> ".join(seen)
         )
 
-    async def _send(
-        self,
-        method: str,
-        url: URL,
-        headers: dict[str, str],
-        json_body: Any,
-        form: dict[str, str] | None,
-        parse: bool,
-        *,
-        shown: URL,
-    ) -> Answer:
-        # ``url`` may carry a credential query parameter; errors name ``shown`` (the URL
-        # before credentials were added), redacted.
-        kwargs: dict[str, Any] = {}
-        if form is not None:
-            kwargs["data"] = form
-        elif json_body is not None:
-            kwargs["json"] = json_body
-        cap = self.limits.max_body
+    async def _send(self, request: RawRequest, parse: bool, *, shown: URL) -> Answer:
+        # ``request.url`` may carry a credential query parameter; errors name ``shown``
+        # (the URL before credentials were added), redacted.
+        cap = request.max_body
         try:
-            async with self.session.request(
-                method,
-                url,
-                headers=headers,
-                allow_redirects=False,
-                timeout=self._timeout,
-                **kwargs,
-            ) as resp:
-                status = resp.status
-                resp_headers = {k.lower(): v for k, v in resp.headers.items()}
-                length = resp.content_length
-                if length is not None and length > cap:
-                    resp.close()
-                    return Answer(
-                        None,
-                        resp_headers,
-                        fault=ResponseTooLarge(
-                            f"Content-Length {length} is over the {cap}-byte cap"
-                        ),
-                    )
-                raw = await self._read_capped(resp, cap)
-                if raw is None:
-                    resp.close()
-                    return Answer(
-                        None,
-                        resp_headers,
-                        fault=ResponseTooLarge(f"body is over the {cap}-byte cap"),
-                    )
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            return Answer(None, fault=RequestError(_describe(exc, shown)))
+            response = await self.sender.send(request)
+        except SendFault as fault:
+            message = f"request to {redact_url(shown)} failed: {fault.kind}"
+            return Answer(None, fault=RequestError(message), sent=fault.sent)
+        except BodyTooLarge as big:
+            return Answer(None, big.headers, fault=ResponseTooLarge(str(big)))
+        raw, status, resp_headers = response.body, response.status, response.headers
+        if len(raw) > cap:  # a sender that read past the cap is not trusted to have stopped
+            return Answer(
+                None, resp_headers, fault=ResponseTooLarge(f"body is over the {cap}-byte cap")
+            )
         snippet = json_snippet(raw[: self.limits.snippet]) if raw and status >= 300 else ""
         if not raw or not raw.strip():
             return Answer(status, resp_headers, None, snippet=snippet)
@@ -253,25 +242,56 @@ class Transport:
             )
         return Answer(status, resp_headers, body, snippet=snippet)
 
-    @staticmethod
-    async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes | None:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            chunk = await resp.content.readany()
-            if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > cap:
-                return None
-            chunks.append(chunk)
-
     async def aclose(self) -> None:
-        """Close the session if the transport owns it; a borrowed one stays open."""
-        if self.owned and not self.session.closed:
-            await self.session.close()
+        """Close the sender (an owned session is closed; a borrowed one stays open)."""
+        await self.sender.aclose()
 
 
-def _describe(exc: BaseException, url: URL) -> str:
-    kind = "timed out" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
-    return f"request to {redact_url(url)} failed: {kind}"
+def build_trust(
+    base_url: str | None,
+    credentials: Mapping[str, Credential] | None,
+    trusted_origins: Iterable[str],
+    allow_origins: Iterable[str] | Literal["any"],
+) -> tuple[URL | None, TrustPolicy, dict[Origin, Credential]]:
+    """The base URL, the trust policy and the credentials by origin, from a caller's settings.
+
+    The base URL's origin and every key of ``credentials`` are trusted; a trusted origin
+    without a provider of its own gets the base URL's. The providers' secrets are taught
+    to the log redactor.
+
+    Raises:
+        ValueError: for a URL that is not absolute http(s).
+    """
+    base = URL(base_url) if base_url else None
+    trusted: set[Origin] = set()
+    base_origin = None
+    if base is not None:
+        base_origin = origin_of(base)
+        if base_origin is None:
+            raise ValueError(f"base_url must be an absolute http(s) URL: {base_url!r}")
+        trusted.add(base_origin)
+    creds: dict[Origin, Credential] = {}
+    for url, cred in (credentials or {}).items():
+        origin = origin_of(url)
+        if origin is None:
+            raise ValueError(f"credential origin must be an absolute http(s) URL: {url!r}")
+        creds[origin] = cred
+        trusted.add(origin)
+        add_secrets(cred.secrets())
+    base_cred = creds.get(base_origin) if base_origin is not None else None
+    for url in trusted_origins:
+        origin = origin_of(url)
+        if origin is None:
+            raise ValueError(f"trusted origin must be an absolute http(s) URL: {url!r}")
+        trusted.add(origin)
+        if base_cred is not None:
+            creds.setdefault(origin, base_cred)
+    anonymous: frozenset[Origin] | Literal["any"]
+    if allow_origins == "any":
+        anonymous = "any"
+    else:
+        allowed = {origin_of(u) for u in allow_origins}
+        if None in allowed:
+            raise ValueError("allow_origins must hold absolute http(s) URLs")
+        anonymous = frozenset(o for o in allowed if o is not None)
+    return base, TrustPolicy(frozenset(trusted), anonymous), creds

@@ -43,6 +43,14 @@ IO_MODULES = [
 ]
 #: Modules that run the fakes: they, and only they, may import lrpoll.testing.
 FAKE_RUNNERS = ["lrpoll._cli", "lrpoll._demo", "lrpoll.__main__"]
+#: What preset modules may import of lrpoll, ``if TYPE_CHECKING:`` included: presets are
+#: data (DESIGN.md principle 6), built from specs and expressions only.
+PRESET_ALLOWED = {"lrpoll._spec", "lrpoll._expr", "lrpoll._registry", "lrpoll._exceptions"}
+#: What ``lrpoll.compat`` modules may import of lrpoll: the public API only.
+COMPAT_ALLOWED = {"lrpoll", "lrpoll.presets"}
+#: Imports that run only on a deprecated attribute access (a module ``__getattr__``),
+#: never when the module is imported: left out of the graph until the shim goes.
+DEPRECATED_SHIMS = {"lrpoll.presets": {"lrpoll.compat.odata"}}
 
 
 def _module_name(path: Path) -> str:
@@ -85,7 +93,8 @@ def _runtime_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
 def direct_imports(module: str) -> frozenset[str]:
     """Absolute names of the modules ``module`` imports at run time."""
     path = MODULES[module]
-    return _resolve(module, _runtime_imports(ast.parse(path.read_text(), str(path))))
+    found = _resolve(module, _runtime_imports(ast.parse(path.read_text(), str(path))))
+    return found - DEPRECATED_SHIMS.get(module, set())
 
 
 @cache
@@ -143,8 +152,10 @@ def _reaches(imported: frozenset[str], banned: str) -> bool:
 def test_the_graph_is_read() -> None:
     """The parser sees the obvious edges (a guard against a rule passing vacuously)."""
     assert "lrpoll._core" in direct_imports("lrpoll._scheduler")
-    assert "lrpoll._log" in direct_imports("lrpoll._scheduler")
+    assert "lrpoll._step" in direct_imports("lrpoll._runtime")
+    assert "lrpoll._log" in direct_imports("lrpoll._runtime")
     assert "aiohttp" in closure("lrpoll._scheduler")
+    assert "lrpoll._spec" in all_imports("lrpoll._core")  # under TYPE_CHECKING
     assert "lrpoll.testing" in closure("lrpoll._demo")
 
 
@@ -217,15 +228,129 @@ def _lrpoll_names(imported: frozenset[str]) -> set[str]:
     return {m for m in imported if m == "lrpoll" or m.startswith("lrpoll.")}
 
 
+def _is_stdlib(name: str) -> bool:
+    return name.split(".")[0] in sys.stdlib_module_names
+
+
+@pytest.mark.parametrize("module", PRESETS)
+def test_presets_import_only_specs_and_expressions(module: str) -> None:
+    """Preset modules import only ``_spec``, ``_expr``, ``_registry``, ``_exceptions``.
+
+    Imports under ``if TYPE_CHECKING:`` count too; beside these, only the standard
+    library and the presets' own modules. The one exception is the deprecation shim in
+    ``lrpoll.presets``, which imports the moved conveniences on first access only.
+    """
+    imported = all_imports(module)
+    own = {m for m in PRESETS if m != module}
+    allowed = PRESET_ALLOWED | own | DEPRECATED_SHIMS.get(module, set())
+    assert sorted(_lrpoll_names(imported) - allowed) == []
+    assert sorted(m for m in imported - _lrpoll_names(imported) if not _is_stdlib(m)) == []
+
+
+COMPAT = [m for m in MODULES if m == "lrpoll.compat" or m.startswith("lrpoll.compat.")]
+
+
+@pytest.mark.parametrize("module", COMPAT)
+def test_compat_uses_the_public_api_only(module: str) -> None:
+    """``lrpoll.compat`` imports ``lrpoll`` and ``lrpoll.presets``, never a private module."""
+    imported = _lrpoll_names(all_imports(module))
+    own = {m for m in COMPAT if m != module}
+    assert sorted(imported - COMPAT_ALLOWED - own) == []
+
+
 def test_registry_is_a_leaf() -> None:
     """``_registry`` imports nothing of lrpoll but ``_exceptions``, TYPE_CHECKING included."""
     assert _lrpoll_names(all_imports("lrpoll._registry")) == {"lrpoll._exceptions"}
 
 
+def test_the_deprecation_shims_are_current() -> None:
+    """Each import left out of the graph is still in its module's source (else drop it)."""
+    for module, names in DEPRECATED_SHIMS.items():
+        assert names <= all_imports(module)
+        assert not names & direct_imports(module)
+
+
 def test_importing_lrpoll_registers_the_presets() -> None:
-    """After ``import lrpoll`` alone, the registry and the spec find the built-in presets."""
-    code = "import lrpoll\nprint(lrpoll.preset_names())\n"
+    """After ``import lrpoll`` alone, the registry and the spec find the built-in presets.
+
+    Importing them does not load ``lrpoll.compat``.
+    """
+    code = (
+        "import sys, lrpoll\n"
+        "print(lrpoll.preset_names())\n"
+        "print([m for m in sys.modules if m.startswith('lrpoll.compat')])\n"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert out.stdout.strip() == "['azure', 'google', 'odata']"
+    assert out.stdout.split("\n")[:2] == ["['azure', 'google', 'odata']", "[]"]
+
+
+#: The layers of docs/architecture.md, bottom first. A module imports only modules of
+#: lower layers (``if TYPE_CHECKING:`` and function-level imports included), or modules of
+#: its own package (``lrpoll.presets``, ``lrpoll.testing``, ``lrpoll.compat``).
+LAYERS: list[set[str]] = [
+    {"_exceptions", "_secrets", "_auth", "_machine", "_heap"},
+    {"_urls", "_expr", "_registry", "_log", "_sender", "testing"},
+    {"_spec", "_aiohttp"},
+    {"_retry_after", "presets"},
+    {"_core", "_transport"},
+    {"_record"},
+    {"_checkpoint", "_pacing"},
+    {"_step", "_cancel"},
+    {"_operation"},
+    {"_runtime"},
+    {"_scheduler"},
+    {"lrpoll", "_demo"},
+    {"compat", "_cli"},
+    {"__main__"},
+]
+
+
+def _layer_key(module: str) -> str:
+    """The LAYERS name of ``module``: its private module, or its subpackage."""
+    if module == "lrpoll":
+        return "lrpoll"
+    part = module.split(".")[1]
+    return part
+
+
+def layer_of(module: str) -> int:
+    """The index of ``module``'s layer in LAYERS."""
+    key = _layer_key(module)
+    for index, names in enumerate(LAYERS):
+        if key in names:
+            return index
+    raise AssertionError(f"{module} is in no layer of LAYERS: place it in docs and here")
+
+
+def test_every_module_has_a_layer() -> None:
+    """Every module of the package is placed in a layer (a new one fails until placed)."""
+    for module in MODULES:
+        layer_of(module)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_layers(module: str) -> None:
+    """A module imports only from lower layers or its own package: no import runs upward,
+    so there is no import cycle, not even one through ``if TYPE_CHECKING:``."""
+    own = layer_of(module)
+    upward = []
+    for target in sorted(_lrpoll_names(all_imports(module)) & MODULES.keys()):
+        if target == module or _layer_key(target) == _layer_key(module):
+            continue
+        if target in DEPRECATED_SHIMS.get(module, set()):
+            continue
+        if layer_of(target) >= own:
+            upward.append(target)
+    assert upward == []
+
+
+def test_type_checking_imports_are_counted() -> None:
+    """The layer rule sees imports under ``if TYPE_CHECKING:``, which run-time rules skip."""
+    hidden = {
+        module: sorted(_lrpoll_names(all_imports(module)) - _lrpoll_names(direct_imports(module)))
+        for module in MODULES
+    }
+    assert "lrpoll._spec" in hidden["lrpoll._core"]
+    assert sum(len(v) for v in hidden.values()) > 10

@@ -2,51 +2,74 @@
 
 Each operation is attached with ``scheduler.watch(url, spec)`` under a spec with a fixed
 interval, so it is polled exactly like the other contenders' operations: done when the
-document says ``"done"``, progress read on every poll. For the lateness scenario a thin
-subclass adds ``due=<wall-clock time the poll was due>`` to each poll, taken from the
+document says ``"done"``, progress read on every poll. For the lateness scenario a wrapping
+sender adds ``due=<wall-clock time the poll was due>`` to each poll, taken from the
 scheduler's own heap entry, so the server measures lrpoll's real send lateness.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import dataclasses
 import time
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import lrpoll
 from benchmarks.harness import Contender, main
+from lrpoll._aiohttp import AiohttpSender
 
 if TYPE_CHECKING:
-    from yarl import URL
-
-    from lrpoll._operation import Operation
-    from lrpoll._transport import Answer
+    from lrpoll._record import OpRecord
 
 _DUE: contextvars.ContextVar[float | None] = contextvars.ContextVar("due", default=None)
 
 
-class _StampingScheduler(lrpoll.Scheduler):
-    """A Scheduler that tells the benchmark server when each poll was due (lateness runs only)."""
+class _StampingSender:
+    """Wraps the aiohttp sender: adds ``due=<wall-clock due time>`` to each poll's URL."""
 
-    _dues: dict[Operation, float]
+    def __init__(self, inner: lrpoll.Sender) -> None:
+        self._inner = inner
+        self._loop = asyncio.get_running_loop()
 
-    def _push(self, op: Operation, due: float) -> None:
-        self._dues[op] = due
-        super()._push(op, due)
+    async def send(self, request: lrpoll.RawRequest) -> lrpoll.RawResponse:
+        due = _DUE.get()
+        if due is not None:
+            wall = time.time() - (self._loop.time() - due)
+            request = dataclasses.replace(request, url=request.url.update_query(due=f"{wall:.6f}"))
+        return await self._inner.send(request)
 
-    async def _poll(self, op: Operation) -> None:
-        token = _DUE.set(self._dues.get(op))
+    def implicit_credentials(self, url: Any) -> str | None:
+        return self._inner.implicit_credentials(url)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _stamp_dues(scheduler: lrpoll.Scheduler) -> None:
+    """Remember each record's due time as the heap takes it, for the stamping sender.
+
+    Benchmark-only instrumentation of the runtime's heap: it must run before the request
+    slots first run (right after ``__aenter__``, before any await), as they read the
+    heap's handler when they start.
+    """
+    heap = scheduler._runtime.heap  # type: ignore[union-attr]
+    dues: dict[OpRecord, float] = {}
+    push, handler = heap.push, heap._handler
+
+    def remember(item: OpRecord, due: float) -> None:
+        dues[item] = due
+        push(item, due)
+
+    async def stamped(item: OpRecord) -> None:
+        token = _DUE.set(dues.get(item))
         try:
-            await super()._poll(op)
+            await handler(item)
         finally:
             _DUE.reset(token)
 
-    async def _request_status(self, spec: lrpoll.PollSpec, url: URL) -> Answer:
-        due = _DUE.get()
-        if due is not None:
-            wall = time.time() - (self.time() - due)
-            url = url.update_query(due=f"{wall:.6f}")
-        return await super()._request_status(spec, url)
+    heap.push = remember  # type: ignore[method-assign]
+    heap._handler = stamped
 
 
 class Lrpoll(Contender):
@@ -63,14 +86,16 @@ class Lrpoll(Contender):
         """Enter a scheduler with ``slots`` request slots and build the spec once."""
         workload = self.workload
         if workload.stamp_due:
-            scheduler: lrpoll.Scheduler = _StampingScheduler(
-                base_url=workload.base_url, slots=workload.slots
+            sender = _StampingSender(AiohttpSender(limits=lrpoll.Limits(), slots=workload.slots))
+            scheduler = lrpoll.Scheduler(
+                base_url=workload.base_url, slots=workload.slots, sender=sender
             )
-            scheduler._dues = {}  # type: ignore[attr-defined]
+            await scheduler.__aenter__()
+            _stamp_dues(scheduler)
         else:
             scheduler = lrpoll.Scheduler(base_url=workload.base_url, slots=workload.slots)
+            await scheduler.__aenter__()
         self._scheduler = scheduler
-        await scheduler.__aenter__()
         self._spec = lrpoll.PollSpec(
             status_url="{+request_url}",
             interval=workload.interval,

@@ -21,6 +21,7 @@ from lrpoll import (
     CheckpointError,
     Header,
     OperationCancelled,
+    OperationFailed,
     PollTimeout,
     QueryParam,
     Scheduler,
@@ -58,14 +59,19 @@ class TestRoundTrip:
     """A checkpoint resumed by another scheduler continues where the first one left off."""
 
     async def test_two_schedulers(self, server: FakeLROServer) -> None:
-        """Same status URL and attempts; the PollTimeout instant keeps the time left."""
+        """Same status URL and attempts; the PollTimeout instant keeps the time left.
+
+        Loop time jumps 1000 s between the two, wall time hardly moves: the checkpoint's
+        deadline is in wall-clock time, so the time left is what it was, within the few
+        milliseconds the test really took.
+        """
         async with Scheduler(base_url=server.base_url) as first:
             op, job = await start(first, server, JobScript.slow(), spec=make_spec(max_duration=20))
             await anyio.sleep(3.5)
             text = op.checkpoint(key=KEY)
             assert op.attempts == 4
             assert op.elapsed == pytest.approx(3.5)
-        await anyio.sleep(1000)  # time between saving and resuming does not count
+        await anyio.sleep(1000)  # loop time only: the deadline counts in wall time
         doc = json.loads(text)
         assert doc["status_url"] == server.status_url(job.id)
         async with Scheduler(base_url=server.base_url, seed=3) as second:
@@ -77,9 +83,49 @@ class TestRoundTrip:
             assert again.status == op.status
             with pytest.raises(PollTimeout):
                 await again
-            assert now() == pytest.approx(resumed_at + 20 - 3.5)
+            assert now() == pytest.approx(resumed_at + 20 - 3.5, abs=0.5)
         after = [r for r in polls(server, job) if r.time >= resumed_at]
         assert again.attempts == 4 + len(after)
+
+    async def test_running_checkpoint_deadline_is_absolute(
+        self, scheduler: Scheduler, server: FakeLROServer
+    ) -> None:
+        """A running checkpoint saved 10 s (wall time) before resuming has 10 s less left."""
+        op, _ = await start(scheduler, server, JobScript.slow(), spec=make_spec(max_duration=20))
+        await anyio.sleep(3.5)
+        doc = json.loads(op.checkpoint())
+        op.stop()
+        assert doc["v"] == 2
+        assert doc["deadline"] == pytest.approx(doc["started_at"] + 20)
+        for name in ("started_at", "deadline", "saved_at"):
+            doc[name] -= 10.0  # as if saved ten seconds ago
+        resumed_at = now()
+        again = scheduler.resume(json.dumps(doc))
+        with pytest.raises(PollTimeout):
+            await again
+        assert now() == pytest.approx(resumed_at + 20 - 3.5 - 10, abs=0.5)
+
+    async def test_ended_checkpoint_resumes_ended(
+        self, scheduler: Scheduler, server: FakeLROServer
+    ) -> None:
+        """An ended operation's checkpoint records the end; resuming it sends nothing."""
+        op, _ = await start(scheduler, server, JobScript.success(polls=2))
+        result = await op
+        text = op.checkpoint()
+        doc = json.loads(text)
+        assert (doc["state"], doc["result"], doc["error"]) == ("succeeded", result, None)
+        n = len(server.requests)
+        again = scheduler.resume(text)
+        assert again.done
+        assert await again == result
+        failed, _ = await start(scheduler, server, JobScript.fail_at(1))
+        with pytest.raises(OperationFailed) as info:
+            await failed
+        back = scheduler.resume(failed.checkpoint())
+        with pytest.raises(OperationFailed) as again_info:
+            await back
+        assert again_info.value.message == info.value.message
+        assert len(server.requests) == n + 2  # only the failed job's own start and poll
 
     async def test_attempts_continue_to_the_result(
         self, scheduler: Scheduler, server: FakeLROServer
@@ -249,7 +295,7 @@ class TestRejected:
     @pytest.mark.parametrize(
         ("change", "match"),
         [
-            (lambda d: d.update(v=2), "unknown checkpoint version 2"),
+            (lambda d: d.update(v=3), "unknown checkpoint version 3"),
             (lambda d: d.update(v="1"), "unknown checkpoint version"),
             (lambda d: d.update(v=True), "unknown checkpoint version"),
             (lambda d: d.pop("v"), "unknown checkpoint version None"),
@@ -264,7 +310,7 @@ class TestRejected:
             (lambda d: d.update(cancel_sent=1), "'cancel_sent' has the wrong type"),
             (lambda d: d.update(progress="50"), "'progress' has the wrong type"),
             (lambda d: d.pop("id"), "'id' has the wrong type"),
-            (lambda d: d.update(state="succeeded"), "not resumable"),
+            (lambda d: d.update(state="nowhere"), "not resumable"),
             (lambda d: d.update(attempts=-1), "negative"),
             (lambda d: d.update(elapsed=-0.5), "negative"),
             (lambda d: d.update(spec={"bogus": 1}), "spec is invalid"),

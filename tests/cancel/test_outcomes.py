@@ -17,7 +17,7 @@ from lrpoll import (
     Scheduler,
     SpecError,
 )
-from lrpoll._cancel import classify_cancel
+from lrpoll._core import classify_cancel
 from lrpoll.testing import JobScript
 
 from .support import CANCEL, PREFIX, cancels, make_spec, now, polls, start

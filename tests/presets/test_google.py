@@ -42,7 +42,7 @@ from lrpoll import (
     TemplateError,
     decide,
 )
-from lrpoll._cancel import classify_cancel
+from lrpoll._core import classify_cancel
 from lrpoll.presets.google import google_operation, google_operation_url
 from lrpoll.testing.google import FakeGoogleOperations, GoogleOperationScript
 
@@ -340,7 +340,7 @@ class TestPolling:
             server.script_next(GoogleOperationScript.success(3, progress=(0, 0, 60)))
             async with Scheduler(base_url=server.base_url) as scheduler:
                 op = await scheduler.start("POST", EXPORTS, spec=google_operation())
-                assert "done" not in (op._base or {})["start"]
+                assert "done" not in json.loads(op.checkpoint())["start"]
                 seen = [u.progress async for u in op.updates()]
                 assert seen == [None, None, 60.0, 100.0]
                 assert (await op)["@type"] == RESPONSE_TYPE

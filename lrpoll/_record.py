@@ -1,0 +1,220 @@
+"""The runtime's record of one operation: typed, slotted, owned by the runtime alone.
+
+`OpRecord` is the polling state the per-operation step reads and advances; `Extras`
+holds what few operations use (hooks, a token, subscribers, a logger, the cancel
+request), created on first use so that an idle operation costs one record and its
+heap entry. The `Operation` handle users hold only reads a record; every change goes
+through the runtime, which moves states through `_machine.TRANSITIONS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from ._machine import TERMINAL, next_state
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from ._core import Succeeded
+    from ._exceptions import LrpollError
+    from ._machine import Event, OperationState
+    from ._spec import CancelResult, PollSpec
+
+__all__ = ["AbandonPolicy", "CancelSent", "Extras", "Hooks", "OpRecord", "Update"]
+
+AbandonPolicy = Literal["stop", "cancel", "detach"]
+"""What happens to an operation when the task awaiting it is cancelled.
+
+``stop`` (default): stop polling on the client side. ``cancel``: send the server cancel
+(shielded, bounded by the scheduler's ``abandon_timeout``), then let the cancellation
+propagate. ``detach``: keep polling; another awaiter may take the operation.
+"""
+
+#: A hook: called with the operation's handle (an `Operation`; this layer sits below it).
+Hook = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """One change seen on an operation, as `Operation.updates` yields it.
+
+    Attributes:
+        state: the state after the change.
+        progress: percent done, or None when unknown.
+        message: the rendered message template for this change, if any.
+        status: the last status document.
+    """
+
+    state: OperationState
+    progress: float | None
+    message: str | None
+    status: Any
+
+
+@dataclass(frozen=True, slots=True)
+class CancelSent:
+    """What the one cancel request of an operation got back."""
+
+    result: CancelResult
+    message: str | None
+    http_status: int | None
+    sent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Hooks:
+    """The plain-function hooks of one operation."""
+
+    on_progress: Hook | None = None
+    on_status: Hook | None = None
+    on_done: Hook | None = None
+    on_timeout: Hook | None = None
+
+
+class Extras:
+    """What few operations need, kept out of the idle record."""
+
+    __slots__ = (
+        "abandon",
+        "cancel",
+        "done_queues",
+        "hooks",
+        "logger",
+        "stopped_at",
+        "subscribers",
+        "token",
+    )
+
+    def __init__(self) -> None:
+        self.hooks: Hooks | None = None
+        # A CancelToken (typed Any: the token's module sits above this one).
+        self.token: Any = None
+        self.abandon: AbandonPolicy | None = None
+        self.subscribers: list[asyncio.Queue[Update]] | None = None
+        # Queues of `Scheduler.as_completed`, each receiving the handle once it ends.
+        self.done_queues: list[asyncio.Queue[Any]] | None = None
+        self.logger: Any = None
+        self.stopped_at: float | None = None
+        # The one cancel request: a future while in flight, its answer once back.
+        self.cancel: asyncio.Future[CancelSent] | None = None
+
+
+class OpRecord:
+    """The polling state of one operation, in the runtime's clock.
+
+    Attributes:
+        id: the operation id (an int for ``op-<n>`` until formatted).
+        spec: the compiled spec.
+        url: the status URL in use, pre-encoded (a string: a URL object grows caches).
+        base: the template context that does not change per poll (``start``,
+            ``start_headers``, ``request_url``, ``operation``), or None.
+        state: where it stands (changed only through `transition`).
+        started: when it began, in the runtime's clock, moved on by stops.
+        attempts: status answers so far.
+        errors: consecutive transient faults.
+        failing_since: when the current run of faults began.
+        progress: percent done, or None.
+        message: the latest rendered message.
+        last: the last status document.
+        result: the result, once succeeded.
+        error: the error, once ended without a result.
+        pending: a done decision waiting for its result fetch (``spec.result_url``).
+        due: the due time of its live heap entry (identity marks liveness).
+        waiter: a future resolved at the next end or stop, for awaiters.
+        handle: the `Operation` users hold.
+        extras: the rarely used parts, or None.
+    """
+
+    __slots__ = (
+        "attempts",
+        "base",
+        "due",
+        "error",
+        "errors",
+        "extras",
+        "failing_since",
+        "handle",
+        "id",
+        "last",
+        "message",
+        "pending",
+        "progress",
+        "result",
+        "spec",
+        "started",
+        "state",
+        "url",
+        "waiter",
+    )
+
+    def __init__(
+        self,
+        spec: PollSpec,
+        op_id: str | int,
+        url: str,
+        started: float,
+        base: dict[str, Any] | None = None,
+    ) -> None:
+        self.id = op_id
+        self.spec = spec
+        self.url = url
+        self.base = base
+        self.state: OperationState = "pending"
+        self.started = started
+        self.attempts = 0
+        self.errors = 0
+        self.failing_since: float | None = None
+        self.progress: float | None = None
+        self.message: str | None = None
+        self.last: Any = None
+        self.result: Any = None
+        self.error: LrpollError | None = None
+        self.pending: Succeeded | None = None
+        self.due: float | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        # The `Operation` users hold (typed Any: the handle's module sits above this one).
+        self.handle: Any = None
+        self.extras: Extras | None = None
+
+    @property
+    def op_id(self) -> str:
+        """The id as a string (``op-<n>`` for numbered ones)."""
+        return self.id if isinstance(self.id, str) else f"op-{self.id}"
+
+    @property
+    def done(self) -> bool:
+        """Whether it reached a terminal state."""
+        return self.state in TERMINAL
+
+    def more(self) -> Extras:
+        """The extras, created on first use."""
+        if self.extras is None:
+            self.extras = Extras()
+        return self.extras
+
+    def transition(self, event: Event) -> OperationState:
+        """Move to the state `_machine.TRANSITIONS` gives for ``event``; the old state.
+
+        Raises:
+            InvalidTransition: when the table has no such transition.
+        """
+        old = self.state
+        self.state = next_state(old, event)
+        return old
+
+    def context(self) -> dict[str, Any]:
+        """The template context for messages, URLs and the cancel request."""
+        ctx = dict(self.base) if self.base else {}
+        ctx["operation"] = self.op_id
+        ctx["status_url"] = self.url
+        ctx.setdefault("request_url", self.url)
+        ctx["last"] = self.last
+        ctx["progress"] = self.progress
+        return ctx
+
+    def __lt__(self, other: OpRecord) -> bool:
+        # Heap entries are (due, record): equal due times fall back to a stable order.
+        return id(self) < id(other)

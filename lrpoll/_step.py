@@ -1,0 +1,427 @@
+"""The per-operation step: send at most one request, observe, decide, advance the record.
+
+Every poll goes through `advance`, whoever runs it: the in-process scheduler from its
+timer heap, `lrpoll.step` over a checkpoint in a plain loop, a fleet worker. The rules
+are the core's; this module only moves one operation's record through them:
+
+1. at or past the deadline: end with `PollTimeout`, nothing sent;
+2. a done answer waiting for its result (``spec.result_url``): fetch it (the step's one
+   request), retried within the error budget like any poll;
+3. otherwise: the status request, bounded by the deadline while in flight, then
+   `_core.decide` and the state the machine's table gives.
+
+Per-host pacing (429 gates, retry buckets), hooks and subscribers stay with the caller,
+fed by the `Advance` this returns.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from yarl import URL
+
+from ._core import (
+    Ended,
+    Observation,
+    Retry,
+    Running,
+    Succeeded,
+    decide,
+    past_deadline,
+    result_decision,
+    retry_after,
+    timed_out,
+)
+from ._exceptions import (
+    LrpollError,
+    MalformedStatus,
+    TemplateError,
+    TooManyRedirects,
+    UntrustedURL,
+    with_context,
+)
+from ._machine import POLLED
+from ._record import OpRecord
+from ._registry import get_decoder
+from ._urls import origin_of, redact_url, resolve
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from ._core import Decision
+    from ._spec import PollSpec
+    from ._transport import Answer, Transport
+
+__all__ = ["Advance", "StepResult", "advance", "apply", "checkpoint_for", "status_url", "step"]
+
+
+@dataclass(frozen=True, slots=True)
+class Advance:
+    """What one step did to a record.
+
+    Attributes:
+        decision: what was decided, or None when there is nothing to announce yet (a
+            done answer whose result is fetched by the next step).
+        due: when the next step is due (the caller's clock), or None once ended.
+        sent: whether a request went out.
+        throttled: the answer was a 429 (the caller closes the host's gate).
+        progressed: the progress changed.
+        retry_after: the answer's valid Retry-After, clamped, in seconds, or None.
+    """
+
+    decision: Decision | None
+    due: float | None
+    sent: bool = False
+    throttled: bool = False
+    progressed: bool = False
+    retry_after: float | None = None
+
+
+def status_url(transport: Transport, url: URL, query: Mapping[str, str] | None) -> URL:
+    """``url`` checked against the trust policy, with the spec's status query added.
+
+    Raises:
+        UntrustedURL: when ``url`` lies off the allowed origins.
+    """
+    transport.check(url)
+    return url.update_query(dict(query)) if query else url
+
+
+def _decode(name: str, answer: Answer) -> None:
+    """Turn a text body into a status document with the named decoder, in place."""
+    if answer.body is None or answer.fault is not None:
+        return
+    try:
+        answer.body = get_decoder(name)(answer.body, answer.headers)
+    except (ValueError, RecursionError) as exc:
+        answer.body = None
+        answer.fault = MalformedStatus(f"status body could not be decoded ({name}): {exc}")
+
+
+def _base(rec: OpRecord) -> dict[str, Any] | None:
+    # Messages need the template context; build it only for specs that have some.
+    return rec.context() if rec.spec._messages else None
+
+
+def _observation(
+    rec: OpRecord, answer: Answer, now: float, rand: float, *, attempt: int
+) -> Observation:
+    return Observation(
+        status=answer.status,
+        headers=answer.headers,
+        body=answer.body,
+        fault=answer.fault,
+        snippet=answer.snippet,
+        received_at=time.time(),
+        elapsed=now - rec.started,
+        attempt=attempt,
+        errors=rec.errors,
+        failing_for=0.0 if rec.failing_since is None else now - rec.failing_since,
+        rand=rand,
+        last=rec.last,
+        cancelling=rec.state == "cancelling",
+    )
+
+
+async def _request_status(rec: OpRecord, transport: Transport) -> Answer:
+    spec = rec.spec
+    answer = await transport.request(
+        spec.status_method,
+        URL(rec.url, encoded=True),
+        headers=spec.status_headers,
+        json_body=spec.status_json,
+        form=spec.status_form,
+        parse=spec.decoder is None,
+    )
+    if spec.decoder is not None:
+        _decode(spec.decoder, answer)
+    return answer
+
+
+async def advance(
+    rec: OpRecord,
+    transport: Transport,
+    *,
+    now: float,
+    rand: float,
+    clock: Callable[[], float],
+) -> Advance | None:
+    """Take one step of ``rec``: at most one request, then the decision applied to it.
+
+    Args:
+        rec: the operation's record (running or cancelling).
+        transport: sends the request, with lrpoll's origin and credential checks.
+        now: the time, in the caller's clock (that of ``rec.started``).
+        rand: a uniform value in [0, 1) for jitter.
+        clock: reads the caller's clock again once the answer is in.
+
+    Returns:
+        What was done, or None when the record changed while the request was in flight
+        (stopped, or polled by another step): its answer is then ignored.
+    """
+    spec = rec.spec
+    if past_deadline(spec, rec.started, now):
+        obs = Observation(elapsed=now - rec.started, last=rec.last)
+        return apply(rec, timed_out(spec, obs, _base(rec), operation_id=rec.op_id), now, None)
+    try:
+        if rec.pending is not None:
+            return await _fetch_result(rec, rec.pending, transport, now, rand, clock)
+        if spec.max_duration is None:
+            answer: Answer | None = await _request_status(rec, transport)
+        else:
+            answer = None
+            # The deadline holds even while the server sits on a poll.
+            with anyio.move_on_after(rec.started + spec.max_duration - now):
+                answer = await _request_status(rec, transport)
+    except (UntrustedURL, TooManyRedirects) as exc:
+        if rec.state not in POLLED:
+            return None
+        return apply(rec, Ended("error", with_context(exc, operation_id=rec.op_id)), now, None)
+    except Exception as exc:  # noqa: BLE001 (a bug here must not kill the caller's workers)
+        if rec.state not in POLLED:
+            return None
+        error = LrpollError(f"internal error while polling: {exc!r}", operation_id=rec.op_id)
+        return apply(rec, Ended("error", error), now, None, sent=True)
+    if rec.state not in POLLED or rec.due is not None:
+        return None  # stopped (or polled by poll_once) while in flight: ignore this answer
+    now = clock()
+    if answer is None:  # the deadline passed while the poll was in flight
+        obs = Observation(elapsed=now - rec.started, last=rec.last)
+        decision: Decision = timed_out(spec, obs, _base(rec), operation_id=rec.op_id)
+        return apply(rec, decision, now, None, sent=True)
+    rec.attempts += 1
+    obs = _observation(rec, answer, now, rand, attempt=rec.attempts)
+    decision = decide(spec, obs, _base(rec), operation_id=rec.op_id)
+    if isinstance(decision, Running) and decision.status_url:
+        # The answer moved the status (a Location chain): the new URL is checked too.
+        try:
+            moved = resolve(URL(rec.url, encoded=True), decision.status_url)
+            rec.url = str(status_url(transport, moved, spec.status_query))
+        except UntrustedURL as exc:
+            decision = Ended("error", with_context(exc, operation_id=rec.op_id))
+    if isinstance(decision, Succeeded) and spec.result_template is not None:
+        # Done: the result is fetched by the next step, at once.
+        rec.errors, rec.failing_since = 0, None
+        rec.last = answer.body
+        rec.pending = decision
+        return Advance(None, now, sent=True)
+    return apply(rec, decision, now, answer, sent=True)
+
+
+async def _fetch_result(
+    rec: OpRecord,
+    done: Succeeded,
+    transport: Transport,
+    now: float,
+    rand: float,
+    clock: Callable[[], float],
+) -> Advance | None:
+    """GET ``spec.result_url`` of a done operation: its body is the result."""
+    template = rec.spec.result_template
+    assert template is not None
+    ctx = rec.context()
+    ctx["result"] = done.result
+    try:
+        ref = template.fill(ctx)
+    except TemplateError as exc:
+        if exc.null:  # nothing to fetch: the status document holds the result
+            return apply(rec, done, now, None)
+        return apply(rec, Ended("error", with_context(exc, operation_id=rec.op_id)), now, None)
+    url = resolve(URL(ctx["request_url"], encoded=True), ref)
+    answer = await transport.request("GET", url)
+    if rec.state not in POLLED or rec.due is not None:
+        return None
+    now = clock()
+    obs = _observation(rec, answer, now, rand, attempt=rec.attempts)
+    decision = result_decision(
+        rec.spec, obs, done, shown_url=redact_url(url), operation_id=rec.op_id
+    )
+    return apply(rec, decision, now, None, sent=True)
+
+
+def apply(
+    rec: OpRecord,
+    decision: Decision,
+    now: float,
+    answer: Answer | None,
+    *,
+    sent: bool = False,
+) -> Advance:
+    """Apply ``decision`` to ``rec`` (through the machine's table); what the caller must know.
+
+    ``answer`` is the status answer the decision judged, or None (a deadline, a result
+    fetch, a refused URL): only a status answer replaces the last status document.
+    """
+    body = None if answer is None else answer.body
+    if isinstance(decision, Running):
+        rec.errors, rec.failing_since = 0, None
+        progressed = decision.progress != rec.progress
+        rec.last, rec.progress = body, decision.progress
+        if decision.message is not None:
+            rec.message = decision.message
+        return Advance(decision, now + decision.delay, sent, progressed=progressed)
+    if isinstance(decision, Retry):
+        rec.errors += 1
+        if rec.failing_since is None:
+            rec.failing_since = now
+        throttled = answer is not None and answer.status == 429
+        hint = None
+        if answer is not None and answer.headers:
+            hint = retry_after(rec.spec, answer.headers, received_at=time.time())
+        return Advance(decision, now + decision.delay, sent, throttled=throttled, retry_after=hint)
+    rec.pending = None
+    if isinstance(decision, Succeeded):
+        rec.errors = 0
+        progressed = decision.progress != rec.progress
+        if answer is not None:
+            rec.last = body
+        rec.progress = decision.progress
+        rec.result = decision.result
+        if decision.message is not None:
+            rec.message = decision.message
+        rec.transition("succeeded")
+        return Advance(decision, None, sent, progressed=progressed)
+    # An error or 404 body (an error page) is not a status document: the core's error
+    # carries the last one, and the record keeps it.
+    if decision.state not in ("error", "gone") and body is not None:
+        rec.last = body
+    rec.error = decision.error
+    if decision.message is not None:
+        rec.message = decision.message
+    rec.transition(decision.state)
+    return Advance(decision, None, sent)
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """What `step` did to one operation.
+
+    Attributes:
+        decision: what the step decided (`Running`, `Retry`, `Succeeded`, `Ended`), or
+            None when there was nothing to do (a stopped or ended checkpoint) or nothing
+            to announce yet (a done answer whose result the next step fetches).
+        checkpoint: the next checkpoint to save and step again; None once the
+            operation ended (``decision`` then holds the result or the error).
+        due: when the next step is due, in epoch seconds (None once ended or stopped).
+        sent: whether a request went out.
+        throttled: the host answered 429: hold every operation of that host until
+            ``due`` (per-host pacing is the caller's).
+        retry_after: the answer's valid Retry-After in seconds (clamped), or None.
+    """
+
+    decision: Decision | None
+    checkpoint: str | None
+    due: float | None
+    sent: bool = False
+    throttled: bool = False
+    retry_after: float | None = None
+
+    @property
+    def ended(self) -> bool:
+        """Whether the operation has ended (there is no next checkpoint)."""
+        return self.checkpoint is None
+
+
+async def step(
+    checkpoint: str | bytes,
+    *,
+    transport: Transport,
+    now: float | None = None,
+    rand: float | None = None,
+) -> StepResult:
+    """Take one step of the operation a checkpoint describes: the per-operation step itself.
+
+    The same step the `Scheduler` runs from its timer heap, for callers that keep the
+    schedule elsewhere (a job queue, a database, a fleet of workers): load the
+    checkpoint, send at most one request (a poll, a result fetch, or a cancel
+    confirmation), decide, and return the next checkpoint with its due time. Nothing
+    the checkpoint must not hold is in it: credentials, the trust policy and the
+    checkpoint signing key come with ``transport`` (`Transport.open`).
+
+    Args:
+        checkpoint: from `Operation.checkpoint` or a previous step.
+        transport: sends the request, with lrpoll's checks and credentials.
+        now: the epoch time to step at (default: the wall clock); a running
+            checkpoint's deadline is absolute, so a ``now`` past it times out.
+        rand: a uniform value in [0, 1) for jitter (default: random).
+
+    Raises:
+        CheckpointError: for a bad checkpoint or signature.
+        UntrustedURL: when its status URL lies off the transport's origins.
+    """
+    from ._checkpoint import dump, load, spec_of, to_record
+
+    doc = load(checkpoint, key=transport.checkpoint_key)
+    spec = spec_of(doc)
+    transport.check(URL(doc["status_url"], encoded=True))
+    at = time.time() if now is None else now
+    rec, _ = to_record(doc, spec, now=at, wall=at)
+    if rec.state not in POLLED:  # stopped or ended: nothing to send
+        text = None if rec.done else dump(rec, now=at, wall=at, key=transport.checkpoint_key)
+        return StepResult(None, text, None)
+
+    def clock() -> float:
+        return at if now is not None else time.time()
+
+    jitter = random.random() if rand is None else rand
+    adv = await advance(rec, transport, now=at, rand=jitter, clock=clock)
+    assert adv is not None  # nothing else holds this record
+    if rec.done:
+        return StepResult(adv.decision, None, None, adv.sent, adv.throttled, adv.retry_after)
+    rec.due = adv.due
+    later = clock()
+    text = dump(rec, now=later, wall=later, key=transport.checkpoint_key)
+    return StepResult(adv.decision, text, adv.due, adv.sent, adv.throttled, adv.retry_after)
+
+
+def checkpoint_for(
+    status_url: str,
+    spec: PollSpec,
+    *,
+    operation_id: str = "op-1",
+    start: Any = None,
+    start_headers: Mapping[str, str] | None = None,
+    request_url: str | None = None,
+    now: float | None = None,
+    key: bytes | None = None,
+) -> str:
+    """The first checkpoint of an operation to poll at ``status_url``, due at once.
+
+    What `step` starts from when no scheduler made the operation: the status URL of a
+    job already started (from your own start request, or handed over by another
+    system), the spec, and the start answer's body and headers where the spec's
+    templates read them (``{start.jobId}`` in a cancel URL). Nothing is sent.
+
+    Args:
+        status_url: the absolute status URL.
+        spec: the spec to poll with.
+        operation_id: the id checkpoints and errors carry.
+        start: the start answer's body, for templates.
+        start_headers: the start answer's headers, for templates.
+        request_url: the start request's URL (default: ``status_url``).
+        now: the epoch time polling begins (default: the wall clock); the deadline
+            counts from it.
+        key: signs the checkpoint (the transport's ``checkpoint_key``).
+
+    Raises:
+        ValueError: when ``status_url`` is not an absolute http(s) URL.
+    """
+    from ._checkpoint import dump
+
+    if origin_of(status_url) is None:
+        raise ValueError(f"status_url must be an absolute http(s) URL: {redact_url(status_url)}")
+    at = time.time() if now is None else now
+    base = {
+        "start": start,
+        "start_headers": {k.lower(): v for k, v in (start_headers or {}).items()},
+        "request_url": request_url or status_url,
+        "operation": operation_id,
+    }
+    rec = OpRecord(spec, operation_id, str(URL(status_url)), at, base)
+    rec.state = "running"
+    rec.due = at
+    return dump(rec, now=at, wall=at, key=key)
