@@ -52,6 +52,7 @@ from typing import Any, Final, Literal
 from .._exceptions import SpecError
 from .._registry import discovery, preset
 from .._spec import CancelSpec, PollSpec, StatusRule
+from ._params import error_budget
 
 __all__ = ["Mode", "azure_lro", "discover_mode"]
 
@@ -185,6 +186,8 @@ def azure_lro(
     cancel_url: str | None = None,
     cancel_method: str = "POST",
     cancel_confirm_timeout: float = 60.0,
+    request_headers: Mapping[str, str] | None = None,
+    errors: Mapping[str, Any] | None = None,
 ) -> PollSpec:
     """A spec for an Azure long-running operation (ARM or Azure.Core data plane).
 
@@ -216,13 +219,20 @@ def azure_lro(
             (``"/operations/{last.id}:cancel"``, ``"{+status_url}"`` with ``DELETE``).
         cancel_method: the cancel request's method.
         cancel_confirm_timeout: seconds `Operation.cancel` waits for ``Canceled``.
+        request_headers: non-secret headers for every request of the operation (the
+            spec's ``request_headers``, such as ``x-ms-correlation-request-id``);
+            credentials belong to the Scheduler.
+        errors: keyword arguments for `ErrorBudget` (``{"max_consecutive": 8,
+            "max_failing_time": 120}``); None keeps the default budget.
 
     Returns:
         The spec (tagged with this preset and its parameters).
 
     Raises:
         SpecError: for an unknown method, mode or ``final_state_via``, a bad status name,
-            a status named in two terminal sets, or any invalid spec field.
+            a status named in two terminal sets, a bad ``errors`` (naming
+            ``params.errors``), or any invalid spec field (a credential in
+            ``request_headers``).
     """
     # Parameters may come from JSON: check their types, not only their values.
     raw: object = method
@@ -252,6 +262,8 @@ def azure_lro(
         raise SpecError("must be a non-empty string", field="api_version")
 
     common: dict[str, Any] = {
+        "request_headers": request_headers,
+        "errors": error_budget(errors),
         "interval": interval,
         "min_interval": min_interval,
         "max_retry_after": max_retry_after,

@@ -18,12 +18,13 @@ Reference: https://google.aip.dev/151 and google/longrunning/operations.proto.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .._exceptions import SpecError, TemplateError
 from .._expr import UrlTemplate
 from .._registry import preset
 from .._spec import Backoff, CancelSpec, PollSpec
+from ._params import error_budget
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -95,6 +96,8 @@ def google_operation(
     jitter: float = 0.0,
     max_duration: float | None = 900.0,
     confirm_timeout: float = 60.0,
+    request_headers: Mapping[str, str] | None = None,
+    errors: Mapping[str, Any] | None = None,
 ) -> PollSpec:
     """The spec for a Google long-running operation (AIP-151).
 
@@ -133,6 +136,11 @@ def google_operation(
             forever.
         confirm_timeout: seconds ``op.cancel()`` keeps polling for the server to confirm
             an accepted cancel.
+        request_headers: non-secret headers for every request of the operation (the
+            spec's ``request_headers``, such as ``x-goog-user-project``); credentials
+            belong to the Scheduler.
+        errors: keyword arguments for `ErrorBudget` (``{"max_consecutive": 8,
+            "max_failing_time": 120}``); None keeps the default budget.
 
     The defaults follow google-api-core's operation polling: 1 s, times 1.5 after each
     poll, at most 20 s, 900 s in all.
@@ -142,7 +150,8 @@ def google_operation(
 
     Raises:
         SpecError: when a parameter is invalid (a bad JMESPath ``progress``, a
-            non-positive ``interval``, ...), naming the field.
+            non-positive ``interval``, a credential in ``request_headers``, a bad
+            ``errors`` naming ``params.errors``, ...), naming the field.
 
     Warning:
         Cancel is best effort (AIP-151): a 200 ``{}`` only means the request was
@@ -156,6 +165,7 @@ def google_operation(
         raise SpecError(f"must be a JMESPath string or null, not {progress!r}", field="progress")
     return PollSpec(
         name="google",
+        request_headers=request_headers,
         status_url=f"{root}/{{+start.name}}",
         backoff=Backoff(
             kind="exponential",
@@ -165,6 +175,7 @@ def google_operation(
             jitter=jitter,
         ),
         max_duration=max_duration,
+        errors=error_budget(errors),
         done=_DONE,
         failed=_FAILED,
         cancelled=_CANCELLED,

@@ -1,10 +1,11 @@
-"""OData 4.01 asynchronous requests: the ``odata`` preset, its body decoder, the Go conveniences.
+"""OData 4.01 asynchronous requests: the ``odata`` preset and its body decoder.
 
 Reference: OASIS OData Version 4.01 Part 1: Protocol, §8.2.8.8 (``Prefer: respond-async``),
 §9.1.3 (``202 Accepted``), §8.3.1 (``AsyncResult``), §11.6 (asynchronous requests).
 
 A client asks for asynchronous processing with ``Prefer: respond-async``
-(`respond_async_headers`). The service may answer at once (201/200/204: the operation
+(`respond_async_headers`, which the preset's spec sends as its ``start_headers``). The
+service may answer at once (201/200/204: the operation
 completed synchronously, nothing is polled) or with ``202 Accepted`` and a ``Location``
 naming a *status monitor*. The monitor answers ``202`` while the work runs and ``200`` once
 it is done: with ``AsyncResult: <final status>`` and the result itself (4.01), or with an
@@ -37,26 +38,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
 from .._exceptions import SpecError
 from .._expr import Expression
 from .._registry import decoder, preset
 from .._spec import CancelResult, CancelSpec, PollSpec
-
-if TYPE_CHECKING:
-    from .._operation import Operation
-    from .._scheduler import Scheduler
+from ._params import error_budget
 
 __all__ = [
     "APPLICATION_HTTP_DECODER",
-    "ODataAsyncPoller",
-    "ProgressCallback",
     "decode_application_http",
     "odata_async",
     "respond_async_headers",
-    "start_odata_async",
 ]
 
 APPLICATION_HTTP_DECODER: Final = "odata.application_http"
@@ -217,13 +212,17 @@ def odata_async(
     min_interval: float = 1.0,
     max_retry_after: float = 300.0,
     confirm_timeout: float = 60.0,
+    wait: int | None = None,
+    request_headers: Mapping[str, str] | None = None,
+    errors: Mapping[str, Any] | None = None,
 ) -> PollSpec:
     """A spec for OData asynchronous requests (``Prefer: respond-async``, OData-P §11.6).
 
-    Start the request with `respond_async_headers` (the spec cannot add request headers
-    to the start request). The status monitor comes from the start answer's
-    ``Location``; a non-202 start answer completed synchronously and is not polled.
-    Expressions read the response view; bodies go through `decode_application_http`.
+    The spec's ``start_headers`` ask for asynchronous processing
+    (`respond_async_headers`: ``Prefer: respond-async`` and ``OData-MaxVersion``). The
+    status monitor comes from the start answer's ``Location``; a non-202 start answer
+    completed synchronously and is not polled. Expressions read the response view;
+    bodies go through `decode_application_http`.
 
     Args:
         interval: seconds between polls when the monitor sends no ``Retry-After``.
@@ -231,9 +230,9 @@ def odata_async(
         percent_path: JMESPath over the body of a ``202`` for the percent done (OData
             defines none; ``percentComplete`` by default). Null or absent means unknown
             progress (None); a successful end reads as 100. None: never read progress.
-        odata_version: ``"4.01"`` or ``"4.0"``, sent as ``OData-MaxVersion`` with each
-            poll and the cancel. With ``"4.0"`` (and no ``accept``) a service answers
-            the final poll in the ``application/http`` form.
+        odata_version: ``"4.01"`` or ``"4.0"``, sent as ``OData-MaxVersion`` with the
+            start request, each poll and the cancel. With ``"4.0"`` (and no ``accept``)
+            a service answers the final poll in the ``application/http`` form.
         accept: an ``Accept`` header for polls (``"application/http"`` asks for the
             wrapped form); None sends none.
         cancelled_statuses: final status codes that mean "cancelled by the service"
@@ -242,13 +241,20 @@ def odata_async(
         max_retry_after: upper bound of a ``Retry-After`` delay, in seconds.
         confirm_timeout: seconds ``op.cancel()`` waits for the monitor's ``404`` after an
             accepted ``DELETE``.
+        wait: seconds the service may work before answering ``202``, sent as
+            ``Prefer: respond-async, wait=N`` (None: no ``wait``).
+        request_headers: non-secret headers for every request of the operation (the
+            spec's ``request_headers``); credentials belong to the Scheduler.
+        errors: keyword arguments for `ErrorBudget` (``{"max_consecutive": 8,
+            "max_failing_time": 120}``); None keeps the default budget.
 
     Returns:
         The spec, tagged ``{"preset": "odata", "params": {...}}`` in its JSON form.
 
     Raises:
-        SpecError: for an unknown ``odata_version``, a bad status code list or any value
-            `PollSpec` refuses.
+        SpecError: for an unknown ``odata_version``, a bad ``wait``, a bad status code
+            list, a bad ``errors`` (naming ``params.errors``), or any value `PollSpec`
+            refuses (a credential in ``request_headers``).
 
     Note:
         A ``202`` answer to the ``DELETE`` (an asynchronous cancel) names a cancel monitor
@@ -260,6 +266,10 @@ def odata_async(
         raise SpecError(
             f"must be one of {', '.join(_VERSIONS)}, not {odata_version!r}", field="odata_version"
         )
+    try:
+        start_headers = respond_async_headers(wait=wait, odata_version=odata_version)
+    except ValueError as exc:
+        raise SpecError(str(exc), field="params.wait") from None
     codes = _codes(cancelled_statuses, "cancelled_statuses")
     cancelled = f"{_FINAL} && contains(`{json.dumps(codes)}`, {_CODE})"
     failed = f"{_FINAL} && {_CODE} >= `400` && !contains(`{json.dumps(codes)}`, {_CODE})"
@@ -278,12 +288,15 @@ def odata_async(
         status_from=("location",),
         # §11.6: each 202 MUST carry Location, which "may or may not" be the same URL.
         status_url_updates=("location",),
+        request_headers=request_headers,
+        start_headers=start_headers,
         status_headers=headers,
         decoder=APPLICATION_HTTP_DECODER,
         interval=interval,
         min_interval=min_interval,
         max_retry_after=max_retry_after,
         max_duration=max_duration,
+        errors=error_budget(errors),
         view="response",
         status_rules={202: "running"},
         failed=failed,
@@ -328,173 +341,3 @@ def respond_async_headers(
             raise ValueError("wait must be a whole number of seconds >= 0")
         prefer += f", wait={wait}"
     return {"Prefer": prefer, "OData-MaxVersion": odata_version}
-
-
-# -- the Go AsyncPoller conveniences -------------------------------------------------------
-
-ProgressCallback = Callable[[str, int], object]
-"""``on_progress(status, percent)``: called after each poll (percent -1 when unknown)."""
-
-
-class ODataAsyncPoller:
-    """traverse's (Go) ``AsyncPoller`` in lrpoll's terms: a thin view over an `Operation`.
-
-    ``poll`` is one step, ``wait`` runs to the end, ``result``, ``status`` and
-    ``percent_complete`` read the last answer, and ``on_progress(status, percent)`` is
-    called after each poll seen through ``poll`` or ``wait``. Interval and maximum wait
-    (2 s and 10 min by default) are the spec's ``interval`` and ``max_duration``: see
-    `start_odata_async`.
-
-    Args:
-        operation: an operation polled with the ``odata`` preset (or any spec).
-        on_progress: called with ``(status(), percent_complete())`` after each poll.
-        status_path: JMESPath over a running answer's body for the service's status text
-            (``"status"``; ``"Status"`` for SAP-style monitors); None: lrpoll's state.
-    """
-
-    __slots__ = ("_status_expr", "on_progress", "operation")
-
-    def __init__(
-        self,
-        operation: Operation,
-        *,
-        on_progress: ProgressCallback | None = None,
-        status_path: str | None = "status",
-    ) -> None:
-        """Wrap ``operation``.
-
-        Raises:
-            SpecError: when ``status_path`` is not valid JMESPath.
-        """
-        self.operation = operation
-        self.on_progress = on_progress
-        self._status_expr = (
-            None if status_path is None else Expression(status_path, field="status_path")
-        )
-
-    @property
-    def done(self) -> bool:
-        """True once the operation ended (succeeded, failed, cancelled, timed out, ...)."""
-        return self.operation.done
-
-    async def poll(self) -> bool:
-        """Poll once now (Go ``Poll``); True while the operation is still running.
-
-        Returns:
-            True while running, False once it succeeded.
-
-        Raises:
-            OperationFailed: when the service reports failure (``AsyncResult`` >= 400).
-            OperationCancelled: when the operation was cancelled (here or by the service).
-            PollTimeout: at ``max_duration``.
-            OperationGone: when the monitor answers 404/410 (expired).
-            TransportError: when the error budget is spent (`AuthError` on 401/403).
-            PollingStopped: when polling was stopped on the client side.
-        """
-        await self.operation.poll_once()
-        self._notify()
-        if self.operation.done or self.operation.state == "stopped":
-            self.operation.result()  # raises the operation's error, if any
-            return False
-        return True
-
-    async def wait(self) -> Any:
-        """Wait for the end (Go ``Wait``) and return the result, calling ``on_progress``.
-
-        Returns:
-            The result (the final answer's body, unwrapped from ``application/http``).
-
-        Raises:
-            OperationFailed: when the service reports failure.
-            OperationCancelled: when the operation was cancelled.
-            PollTimeout: at ``max_duration`` (10 min by default).
-            OperationGone: when the monitor answers 404/410 (expired).
-            TransportError: when the error budget is spent (`AuthError` on 401/403).
-            PollingStopped: when polling was stopped on the client side.
-        """
-        if self.on_progress is not None:
-            async for _update in self.operation.updates():
-                self._notify()
-        return await self.operation.wait()
-
-    def result(self) -> Any:
-        """The result, once done (Go ``Result``).
-
-        Raises:
-            RuntimeError: when the operation is still running.
-            LrpollError: the operation's error, when it ended without a result.
-        """
-        return self.operation.result()
-
-    def status(self) -> str:
-        """The last status seen (Go ``Status``).
-
-        While running: the service's status text from the last ``202`` body (at
-        ``status_path``), else ``"running"``; once ended: lrpoll's state
-        (``"succeeded"``, ``"failed"``, ``"cancelled"``, ``"timed_out"``, ``"gone"``,
-        ``"error"``), or ``"stopped"`` / ``"cancelling"``.
-        """
-        op = self.operation
-        if op.state in ("running", "pending") and self._status_expr is not None:
-            value = self._status_expr.search(op.status)
-            if isinstance(value, str) and value:
-                return value
-        return op.state
-
-    def percent_complete(self) -> int:
-        """Percent done, 0-100, or -1 when the service did not report progress (Go)."""
-        progress = self.operation.progress
-        return -1 if progress is None else round(progress)
-
-    def _notify(self) -> None:
-        if self.on_progress is not None:
-            self.on_progress(self.status(), self.percent_complete())
-
-    def __repr__(self) -> str:
-        """``<ODataAsyncPoller op-1 Running 50%>``."""
-        return f"<ODataAsyncPoller {self.operation.id} {self.status()} {self.percent_complete()}%>"
-
-
-async def start_odata_async(
-    scheduler: Scheduler,
-    method: str,
-    url: str,
-    *,
-    json: Any = None,
-    headers: Mapping[str, str] | None = None,
-    params: Mapping[str, str] | None = None,
-    interval: float = 2.0,
-    max_wait: float | None = 600.0,
-    wait: int | None = None,
-    on_progress: ProgressCallback | None = None,
-    status_path: str | None = "status",
-    **preset_params: Any,
-) -> ODataAsyncPoller:
-    """Start ``method url`` with ``Prefer: respond-async``; wrap the operation (Go ``CreateAsync``).
-
-    Args:
-        scheduler: a running scheduler (its base URL and credentials apply).
-        method: the HTTP method (``"POST"`` for a create or an action, ``"GET"``).
-        url: the request URL (relative to the scheduler's ``base_url``, or absolute).
-        json: the request body.
-        headers: more request headers (they win over the ``Prefer`` defaults).
-        params: query parameters.
-        interval: seconds between polls without ``Retry-After`` (Go ``PollInterval``).
-        max_wait: seconds before `PollTimeout` (Go ``MaxWait``; None: no limit).
-        wait: ``Prefer: wait=N`` seconds.
-        on_progress: ``on_progress(status, percent)`` for `ODataAsyncPoller`.
-        status_path: see `ODataAsyncPoller`.
-        **preset_params: more `odata_async` parameters (``percent_path``, ...).
-
-    Returns:
-        The poller; a synchronous answer gives one that is already done.
-
-    Raises:
-        SpecError: for bad preset parameters.
-        TransportError: when the start request fails (`AuthError` on 401/403).
-    """
-    spec = odata_async(interval=interval, max_duration=max_wait, **preset_params)
-    version = preset_params.get("odata_version", "4.01")
-    sent = {**respond_async_headers(wait=wait, odata_version=version), **(headers or {})}
-    op = await scheduler.start(method, url, spec=spec, json=json, headers=sent, params=params)
-    return ODataAsyncPoller(op, on_progress=on_progress, status_path=status_path)

@@ -1,4 +1,4 @@
-"""The ``odata`` preset against `FakeOData` (OData-P §11.6), its decoder and the Go conveniences.
+"""The ``odata`` preset against `FakeOData` (OData-P §11.6), its decoder and `lrpoll.compat.odata`.
 
 Every test runs on the looptime loop of ``tests/conftest.py``: instants read from the fake's
 request log are exact loop times, and waits of minutes take milliseconds.
@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import lrpoll
+import lrpoll.presets
+from lrpoll.compat.odata import ODataAsyncPoller, start_odata_async
 from lrpoll.presets.odata import (
     APPLICATION_HTTP_DECODER,
-    ODataAsyncPoller,
     decode_application_http,
     odata_async,
     respond_async_headers,
-    start_odata_async,
 )
 from lrpoll.testing.odata import FakeOData, ODataScript
 from tests.helpers import gaps, now
@@ -606,6 +606,36 @@ class TestGoConveniences:
         assert await poller.poll() is False
         assert poller.result() == entity(server, 42)
 
+    async def test_cancel_deletes_the_monitor_and_confirms(
+        self, scheduler: lrpoll.Scheduler, server: FakeOData
+    ) -> None:
+        """cancel() is the operation's: DELETE on the monitor, confirmed by its 404."""
+        server.script_next(ODataScript.slow())
+        poller = await start_odata_async(scheduler, "POST", EXPORTS)
+        assert await poller.poll() is True
+        outcome = await poller.cancel()
+        assert (outcome.kind, outcome.http_status) == ("cancelled", 204)
+        assert poller.status() == "cancelled"
+        assert len(monitor(server, method="DELETE")) == 1
+        with pytest.raises(lrpoll.OperationCancelled):
+            poller.result()
+
+    async def test_caller_headers_join_the_start_headers(
+        self, scheduler: lrpoll.Scheduler, server: FakeOData
+    ) -> None:
+        """The spec's start_headers go out with the caller's headers, which win."""
+        poller = await start_odata_async(
+            scheduler, "POST", EXPORTS, headers={"X-Trace": "t1", "OData-MaxVersion": "4.0"}
+        )
+        assert poller.operation.spec.start_headers == respond_async_headers()
+        post = server.requests[0].headers
+        assert (post["prefer"], post["x-trace"], post["odata-maxversion"]) == (
+            "respond-async",
+            "t1",
+            "4.0",
+        )
+        await poller.wait()
+
     async def test_status_path_for_sap_style_bodies(self, server: FakeOData) -> None:
         """status_path=None reports lrpoll's state instead of the service's text."""
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
@@ -615,6 +645,34 @@ class TestGoConveniences:
             assert ODataAsyncPoller(op, status_path=None).status() == "running"
             assert ODataAsyncPoller(op).percent_complete() == 25
             op.stop()
+
+
+class TestDeprecatedPath:
+    """The Go conveniences moved to lrpoll.compat.odata; the old names warn for one release."""
+
+    @pytest.mark.parametrize("name", ["ODataAsyncPoller", "ProgressCallback", "start_odata_async"])
+    def test_old_name_warns_and_is_the_new_one(self, name: str) -> None:
+        """lrpoll.presets.<name> warns with the new path and gives the moved object."""
+        import lrpoll.compat.odata
+
+        with pytest.warns(DeprecationWarning, match=r"moved to lrpoll\.compat\.odata"):
+            old = getattr(lrpoll.presets, name)
+        assert old is getattr(lrpoll.compat.odata, name)
+
+    async def test_old_import_still_works(
+        self, scheduler: lrpoll.Scheduler, server: FakeOData
+    ) -> None:
+        """``from lrpoll.presets import start_odata_async`` warns, then polls as before."""
+        with pytest.warns(DeprecationWarning, match="moved to lrpoll.compat.odata"):
+            from lrpoll.presets import start_odata_async as old_start
+        poller = await old_start(scheduler, "POST", EXPORTS)
+        assert isinstance(poller, ODataAsyncPoller)
+        assert await poller.wait() == entity(server, 42)
+
+    def test_other_names_are_missing(self) -> None:
+        """Any other unknown name is an AttributeError, without a warning."""
+        with pytest.raises(AttributeError, match="no attribute 'nope'"):
+            lrpoll.presets.nope  # noqa: B018
 
 
 class TestSpecIsData:
@@ -674,6 +732,8 @@ class TestSpecIsData:
             ({"cancelled_statuses": [200]}, "cancelled_statuses"),
             ({"cancelled_statuses": "503"}, "cancelled_statuses"),
             ({"interval": -1}, "interval"),
+            ({"wait": -1}, "params.wait"),
+            ({"wait": "10"}, "params.wait"),
         ],
     )
     def test_bad_params_fail_at_construction(self, params: dict[str, Any], field: str) -> None:
@@ -681,6 +741,34 @@ class TestSpecIsData:
         with pytest.raises(lrpoll.SpecError) as info:
             odata_async(**params)
         assert info.value.field == field
+
+    @pytest.mark.parametrize(
+        ("params", "headers"),
+        [
+            ({}, {"Prefer": "respond-async", "OData-MaxVersion": "4.01"}),
+            (
+                {"wait": 10, "odata_version": "4.0"},
+                {"Prefer": "respond-async, wait=10", "OData-MaxVersion": "4.0"},
+            ),
+        ],
+    )
+    def test_start_headers_ask_for_async_processing(
+        self, params: dict[str, Any], headers: dict[str, str]
+    ) -> None:
+        """The spec's start_headers are respond_async_headers(wait=, odata_version=)."""
+        spec = odata_async(**params)
+        assert spec.start_headers == headers
+        assert spec.status_headers == {"OData-MaxVersion": headers["OData-MaxVersion"]}
+        assert lrpoll.PollSpec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
+
+    async def test_start_headers_in_use_without_start_odata_async(
+        self, scheduler: lrpoll.Scheduler, server: FakeOData
+    ) -> None:
+        """Passing the spec's start_headers to scheduler.start gets the 202 and a poll."""
+        spec = odata_async(wait=3)
+        op = await scheduler.start("POST", EXPORTS, spec=spec, headers=spec.start_headers)
+        assert await op == entity(server, 42)
+        assert server.requests[0].headers["prefer"] == "respond-async, wait=3"
 
     def test_respond_async_headers(self) -> None:
         """The Prefer header, with wait=N when given, and OData-MaxVersion."""
