@@ -25,6 +25,7 @@ from ._core import cancel_outcome, classify_cancel
 from ._exceptions import SpecError, TemplateError, TooManyRedirects, UntrustedURL
 from ._machine import POLLED
 from ._record import AbandonPolicy, CancelSent
+from ._step import headers_for
 from ._urls import resolve
 
 if TYPE_CHECKING:
@@ -320,7 +321,11 @@ async def _send_cancel(rec: OpRecord, host: CancelHost) -> CancelSent:
         return CancelSent("refused", f"cancel not sent: {exc}", None, False)
     try:
         answer = await transport.request(
-            cancel.method, url, headers=cancel.headers, json_body=cancel.json, form=cancel.form
+            cancel.method,
+            url,
+            headers=headers_for(rec.spec, cancel.headers),
+            json_body=cancel.json,
+            form=cancel.form,
         )
     except (UntrustedURL, TooManyRedirects) as exc:
         return CancelSent("refused", f"cancel not sent: {exc}", None, False)

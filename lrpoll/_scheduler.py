@@ -21,7 +21,15 @@ from yarl import URL
 
 from ._aiohttp import AiohttpSender
 from ._checkpoint import load, spec_of, to_record
-from ._core import Ended, Observation, Succeeded, decide, first_delay, header_ref, start_error
+from ._core import (
+    Ended,
+    Observation,
+    Succeeded,
+    decide,
+    first_delay,
+    header_ref,
+    start_decision,
+)
 from ._core import resume_delay as _resume_delay
 from ._exceptions import TemplateError, UntrustedURL
 from ._machine import TERMINAL
@@ -31,10 +39,10 @@ from ._record import Hooks, OpRecord
 from ._registry import get_discovery
 from ._runtime import Runtime
 from ._sender import Limits
-from ._step import apply
+from ._step import apply, headers_for
 from ._step import status_url as checked_url
 from ._transport import Transport, build_trust
-from ._urls import redact_url, resolve
+from ._urls import origin_of, redact_url, resolve
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Mapping
@@ -228,11 +236,15 @@ class Scheduler:
         on_timeout: Callback | None = None,
         token: CancelToken | None = None,
         abandon: AbandonPolicy | None = None,
+        retry_start: bool = False,
     ) -> Operation:
         """Send the start request and begin polling the operation it starts.
 
-        A start answer that is already terminal needs no poll. The start request itself
-        is not retried (it is rarely idempotent).
+        A start answer that is already terminal needs no poll. A failed start request is
+        sent again within the spec's error budget when that is safe: always when nothing
+        was sent (a connect error); on 408, 429, 5xx, timeouts and resets for idempotent
+        methods, for any method with an ``Idempotency-Key`` header or ``retry_start=True``,
+        and as the spec's ``start_retry`` says (see `_core.start_decision`).
 
         Raises:
             UntrustedURL: when the request or status URL lies off the allowed origins.
@@ -244,23 +256,41 @@ class Scheduler:
         op_id: str | int = operation_id or next(self._ids)
         shown_id = op_id if isinstance(op_id, str) else f"op-{op_id}"
         method = method.upper()
-        answer = await transport.request(
-            method, target, headers=headers, query=params, json_body=json, form=form
-        )
-        now = runtime.time()
-        obs = Observation(
-            status=answer.status,
-            headers=answer.headers,
-            body=answer.body,
-            fault=answer.fault,
-            snippet=answer.snippet,
-            received_at=time.time(),
-            attempt=0,
-            rand=runtime.rand(),
-        )
-        error = start_error(spec, obs, operation_id=shown_id)
-        if error is not None:
-            raise error
+        sent_headers = headers_for(spec, spec.start_headers, headers)
+        idempotent = retry_start or any(k.lower() == "idempotency-key" for k in sent_headers or {})
+        errors, failing_since = 0, None
+        while True:
+            answer = await transport.request(
+                method, target, headers=sent_headers, query=params, json_body=json, form=form
+            )
+            now = runtime.time()
+            obs = Observation(
+                status=answer.status,
+                headers=answer.headers,
+                body=answer.body,
+                fault=answer.fault,
+                snippet=answer.snippet,
+                received_at=time.time(),
+                attempt=0,
+                errors=errors,
+                failing_for=0.0 if failing_since is None else now - failing_since,
+                rand=runtime.rand(),
+                sent=answer.sent,
+            )
+            verdict = start_decision(
+                spec, obs, method=method, idempotent=idempotent, operation_id=shown_id
+            )
+            if verdict is None:
+                break
+            if isinstance(verdict, Ended):
+                raise verdict.error
+            errors += 1
+            failing_since = now if failing_since is None else failing_since
+            origin = origin_of(target)
+            throttled = answer.status == 429
+            await anyio.sleep(
+                self._pacing.after_retry(origin, now, verdict.delay, throttled=throttled)
+            )
         request_url = answer.url or target
         if spec.discover is not None:
             start_view = {

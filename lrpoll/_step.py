@@ -56,7 +56,16 @@ if TYPE_CHECKING:
     from ._spec import PollSpec
     from ._transport import Answer, Transport
 
-__all__ = ["Advance", "StepResult", "advance", "apply", "checkpoint_for", "status_url", "step"]
+__all__ = [
+    "Advance",
+    "StepResult",
+    "advance",
+    "apply",
+    "checkpoint_for",
+    "headers_for",
+    "status_url",
+    "step",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +98,25 @@ def status_url(transport: Transport, url: URL, query: Mapping[str, str] | None) 
     """
     transport.check(url)
     return url.update_query(dict(query)) if query else url
+
+
+def headers_for(spec: PollSpec, *layers: Mapping[str, str] | None) -> Mapping[str, str] | None:
+    """The headers of one request: ``spec.request_headers``, then each layer over them.
+
+    Every request of an operation (start, poll, result fetch, cancel) carries the spec's
+    ``request_headers``; the request's own headers win where a name is in both.
+    """
+    base = spec.request_headers
+    if not base:
+        if len(layers) == 1:
+            return layers[0]
+        out: dict[str, str] = {}
+    else:
+        out = dict(base)
+    for layer in layers:
+        if layer:
+            out.update(layer)
+    return out
 
 
 def _decode(name: str, answer: Answer) -> None:
@@ -132,7 +160,7 @@ async def _request_status(rec: OpRecord, transport: Transport) -> Answer:
     answer = await transport.request(
         spec.status_method,
         URL(rec.url, encoded=True),
-        headers=spec.status_headers,
+        headers=headers_for(spec, spec.status_headers),
         json_body=spec.status_json,
         form=spec.status_form,
         parse=spec.decoder is None,
@@ -232,7 +260,7 @@ async def _fetch_result(
             return apply(rec, done, now, None)
         return apply(rec, Ended("error", with_context(exc, operation_id=rec.op_id)), now, None)
     url = resolve(URL(ctx["request_url"], encoded=True), ref)
-    answer = await transport.request("GET", url)
+    answer = await transport.request("GET", url, headers=headers_for(rec.spec))
     if rec.state not in POLLED or rec.due is not None:
         return None
     now = clock()

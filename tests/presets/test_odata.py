@@ -181,8 +181,10 @@ class TestSynchronous:
     async def test_without_prefer_the_answer_completes_at_once(
         self, server: FakeOData, scheduler: lrpoll.Scheduler
     ) -> None:
-        """201 Created to a request without respond-async: succeeded, nothing polled."""
-        op = await scheduler.start("POST", EXPORTS, spec=odata_async())
+        """201 Created to a request without respond-async (the spec's start_headers dropped):
+        succeeded, nothing polled."""
+        spec = odata_async().replace(start_headers=None)
+        op = await scheduler.start("POST", EXPORTS, spec=spec)
         assert op.state == "succeeded"
         assert op.result() == entity(server, 42)
         assert server.requests_to("/odata/$async/*") == []
@@ -199,8 +201,9 @@ class TestSynchronous:
 
     async def test_no_content_and_query_answers(self, scheduler: lrpoll.Scheduler) -> None:
         """204 gives None, 200 gives the body, both without polling."""
-        cleared = await scheduler.start("POST", "/odata/ClearCache", spec=odata_async())
-        products = await scheduler.start("GET", "/odata/Products", spec=odata_async())
+        eager = odata_async().replace(start_headers=None)  # no respond-async preference
+        cleared = await scheduler.start("POST", "/odata/ClearCache", spec=eager)
+        products = await scheduler.start("GET", "/odata/Products", spec=eager)
         assert cleared.result() is None
         assert len(products.result()["value"]) == 2
 
