@@ -51,6 +51,7 @@ from ._spec import (
     Messages,
     PollSpec,
     PresetRef,
+    StartRetry,
     StatusRule,
     View,
 )
@@ -113,6 +114,7 @@ __all__ = [
     "SendFault",
     "Sender",
     "SpecError",
+    "StartRetry",
     "StatusRule",
     "StepResult",
     "Succeeded",

@@ -79,6 +79,7 @@ __all__ = [
     "result_decision",
     "resume_delay",
     "retry_after",
+    "start_decision",
     "start_error",
     "timed_out",
 ]
@@ -106,6 +107,7 @@ class Observation:
         last: the last status document the operation had before this answer (what
             errors from answers that are not status documents carry).
         cancelling: a cancel was accepted and is being confirmed.
+        sent: False when a fault happened before anything reached the server.
     """
 
     status: int | None = None
@@ -121,6 +123,7 @@ class Observation:
     rand: float = 0.5
     last: Any = None
     cancelling: bool = False
+    sent: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -503,13 +506,64 @@ def _decide(
     )
 
 
+_IDEMPOTENT: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+# 501 and 505 say the server will never do it: not worth a second try.
+_NEVER_RETRIED: Final = frozenset({501, 505})
+
+
+def start_decision(
+    spec: PollSpec,
+    obs: Observation,
+    *,
+    method: str,
+    idempotent: bool = False,
+    operation_id: str | None = None,
+) -> Retry | Ended | None:
+    """What a start answer means for the start request: go on (None), send again, or fail.
+
+    | answer                                  | sent again when                         |
+    |-----------------------------------------|-----------------------------------------|
+    | a fault before anything was sent        | always                                  |
+    | 408, 429, 5xx but 501/505, or a fault   | the method is idempotent (GET, HEAD,    |
+    | after sending (timeout, reset)          | PUT, DELETE, OPTIONS), ``idempotent``   |
+    |                                         | (an ``Idempotency-Key``, or the caller  |
+    |                                         | says so), ``start_retry="any"``; or     |
+    |                                         | ``"azure"`` and POST/PATCH on 500, 503, |
+    |                                         | 504 (azure-core's default policy)       |
+    | anything else that is an error          | never                                   |
+
+    Retries spend the operation's error budget (``spec.errors``) with its backoff and
+    honour Retry-After, as poll retries do; a spent budget ends with the last error.
+    """
+    error = start_error(spec, obs, operation_id=operation_id)
+    if error is None:
+        return None
+    code = obs.status
+    if code is None:
+        retryable = not obs.sent or _may_repeat(spec, method, idempotent, None)
+    elif code == 408 or code == 429 or (code >= 500 and code not in _NEVER_RETRIED):
+        retryable = _may_repeat(spec, method, idempotent, code)
+    else:
+        retryable = False
+    if not retryable:
+        return Ended("error", error)
+    decision = _transient(spec, obs, error, None, operation_id)
+    return decision if isinstance(decision, Retry | Ended) else Ended("error", error)
+
+
+def _may_repeat(spec: PollSpec, method: str, idempotent: bool, code: int | None) -> bool:
+    if idempotent or method in _IDEMPOTENT or spec.start_retry == "any":
+        return True
+    return spec.start_retry == "azure" and method in ("POST", "PATCH") and code in (500, 503, 504)
+
+
 def start_error(
     spec: PollSpec, obs: Observation, *, operation_id: str | None = None
 ) -> LrpollError | None:
-    """The error a start answer raises, or None when polling may begin.
+    """The error a start answer is, or None when polling may begin.
 
-    A start request is not retried (it is rarely idempotent): a transport fault, or a
-    status that is neither 2xx nor named in ``spec.status_rules``, is an error at once.
+    A transport fault, or a status that is neither 2xx nor named in
+    ``spec.status_rules``, is an error; `start_decision` says whether to send again.
     """
     if obs.status is None:
         return obs.fault or RequestError("start request failed", operation_id=operation_id)

@@ -27,6 +27,7 @@ __all__ = [
     "Messages",
     "PollSpec",
     "PresetRef",
+    "StartRetry",
     "StatusRule",
     "View",
 ]
@@ -38,6 +39,12 @@ StatusRule = Literal["evaluate", "running", "succeeded", "failed", "cancelled", 
 """What an HTTP status code means for a spec: let the expressions decide, or a fixed outcome."""
 
 BackoffKind = Literal["fixed", "linear", "exponential"]
+
+StartRetry = Literal["idempotent", "any", "azure"]
+"""Which failed start requests are sent again (see `PollSpec`): ``idempotent`` (GET,
+HEAD, PUT, DELETE, OPTIONS, or any request with an ``Idempotency-Key``), ``any``, or
+``azure`` (idempotent ones, plus POST and PATCH on 500, 503, 504, as azure-core's
+default retry policy does). A fault before anything was sent is always retried."""
 
 CancelResult = Literal["accepted", "already_finished", "not_found", "not_supported", "refused"]
 """What the answer to a cancel request means, before confirmation by polling."""
@@ -371,6 +378,7 @@ class PollSpec:
     max_duration: float | None = None
     max_attempts: int | None = None
     first_poll_jitter: float = 0.0
+    start_retry: StartRetry = "idempotent"
     errors: ErrorBudget = field(default_factory=ErrorBudget)
     # what it means
     view: View = "document"
@@ -469,6 +477,11 @@ class PollSpec:
         if self.max_attempts is not None:
             _whole(self.max_attempts, "max_attempts", low=1)
         _number(self.first_poll_jitter, "first_poll_jitter")
+        if self.start_retry not in ("idempotent", "any", "azure"):
+            raise SpecError(
+                f"must be 'idempotent', 'any' or 'azure', not {self.start_retry!r}",
+                field="start_retry",
+            )
         if not isinstance(self.errors, ErrorBudget):
             raise SpecError("must be an ErrorBudget", field="errors")
 

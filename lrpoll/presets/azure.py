@@ -276,6 +276,8 @@ def azure_lro(
             url=cancel_url, method=cancel_method, confirm_timeout=cancel_confirm_timeout
         ),
         "name": f"azure:{mode or 'discover'}",
+        # azure-core's default RetryPolicy: idempotent methods, and POST/PATCH on 500/503/504.
+        "start_retry": "azure",
     }
     if mode == "location":
         return PollSpec(
