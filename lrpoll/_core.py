@@ -22,6 +22,7 @@ Expressions, in order (first true wins; a missing field is null, which is false)
 
 | expression  | decision                                         |
 |-------------|--------------------------------------------------|
+| `required` false | transient: `MalformedStatus` (within the budget) |
 | `failed`    | ended: `OperationFailed` (``error_message``)      |
 | `cancelled` | ended: `OperationCancelled`                       |
 | `done`      | succeeded (``result``, or the whole document)     |
@@ -451,6 +452,15 @@ def _decide(
     view = _view(spec, obs)
     outcome: str
     if rule == "evaluate":
+        required = spec._expressions.get("required")
+        if required is not None and not is_truthy(required.search(view)):
+            malformed = MalformedStatus(
+                f"status document lacks what the spec requires ({required.source}): "
+                + json_snippet(obs.body, limit=120),
+                operation_id=operation_id,
+                status=obs.last,
+            )
+            return _transient(spec, obs, malformed, base, operation_id)
         if is_truthy(_eval(spec, "failed", view)):
             outcome = "failed"
         elif is_truthy(_eval(spec, "cancelled", view)):

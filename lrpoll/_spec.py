@@ -307,7 +307,15 @@ class CancelSpec:
         return UrlTemplate(self.url, field="cancel.url")
 
 
-_EXPRESSION_FIELDS: Final = ("done", "failed", "cancelled", "progress", "result", "error_message")
+_EXPRESSION_FIELDS: Final = (
+    "done",
+    "failed",
+    "cancelled",
+    "progress",
+    "result",
+    "error_message",
+    "required",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -388,6 +396,7 @@ class PollSpec:
     progress: str | None = None
     result: str | None = None
     error_message: str | None = None
+    required: str | None = None
     status_rules: Mapping[int, StatusRule] | None = None
     messages: Messages = field(default_factory=Messages)
     cancel: CancelSpec | None = None

@@ -322,6 +322,9 @@ def azure_lro(
     # "monitor", and the spec discovery starts from.
     return PollSpec(
         status_from=("azure-asyncoperation", "operation-location"),
+        # A monitor answer without `status` breaks the protocol: MalformedStatus, retried
+        # within the budget, never "still running" (it would poll forever at interval 0).
+        required="status",
         done=_in(ok, "status"),
         failed=_in(bad, "status"),
         cancelled=_in(gone, "status"),
@@ -334,13 +337,24 @@ def azure_lro(
     )
 
 
-def discover_mode(start: Mapping[str, Any]) -> Mode:
+_TERMINAL_STATES: Final = ("Succeeded", "Failed", "Canceled", "Cancelled")
+
+
+def discover_mode(start: Mapping[str, Any], terminal: Sequence[str] = _TERMINAL_STATES) -> Mode:
     """The polling mode for a start answer (``{"method", "status", "headers", ...}``).
 
-    Reference: ARM RPC "Asynchronous operations": use ``Azure-AsyncOperation`` when sent,
-    else ``Location`` (a status monitor only on 202: on 200/201 it names the resource).
+    Reference: ARM RPC "Asynchronous operations": a 200/201 whose
+    ``properties.provisioningState`` is already terminal is the final answer, whatever
+    monitor headers come with it (read as the resource: nothing is polled); otherwise use
+    ``Azure-AsyncOperation`` when sent, else ``Location`` (a status monitor only on 202:
+    on 200/201 it names the resource).
     """
     headers: Mapping[str, str] = start.get("headers") or {}
+    body = start.get("body")
+    properties = body.get("properties") if isinstance(body, dict) else None
+    state = properties.get("provisioningState") if isinstance(properties, dict) else None
+    if start.get("status") in (200, 201) and isinstance(state, str) and state in terminal:
+        return "resource"
     if headers.get("azure-asyncoperation") or headers.get("operation-location"):
         return "monitor"
     if headers.get("location") and start.get("status") == 202:
@@ -365,7 +379,12 @@ def _discover(spec: PollSpec, start: Mapping[str, Any]) -> PollSpec:
         )
     data = spec.to_json()
     params = dict(spec.preset.params)
-    params["mode"] = discover_mode(start)
+    terminal = [
+        *params.get("succeeded", ("Succeeded",)),
+        *params.get("failed", ("Failed",)),
+        *params.get("cancelled", ("Canceled", "Cancelled")),
+    ]
+    params["mode"] = discover_mode(start, terminal)
     verb = str(start.get("method", "")).upper()
     if verb in _METHODS:
         params["method"] = verb

@@ -790,6 +790,22 @@ class TestSpecsAreData:
         await (await start(scheduler, azure, "x", "POST"))
         assert {r.path for r in azure.requests_to(OPS)} == {"/operations/op-1"}
 
+    @pytest.mark.parametrize(
+        ("outcome", "ended"), [("Succeeded", "succeeded"), ("Failed", "failed")]
+    )
+    async def test_terminal_start_answer_ends_without_polling(
+        self, azure: FakeAzure, scheduler: Scheduler, outcome: str, ended: str
+    ) -> None:
+        """A PATCH answered 200 with a terminal provisioningState ends there, although
+        the answer also names an Azure-AsyncOperation monitor: nothing is polled."""
+        body = {"id": "x", "properties": {"provisioningState": outcome}}
+        azure.flow("t", header=AAO, start_status=200, start_body=body)
+        op = await start(scheduler, azure, "t", "PATCH")
+        assert op.state == ended
+        assert azure.requests_to(OPS) == []
+        if ended == "succeeded":
+            assert (await op)["properties"]["provisioningState"] == "Succeeded"
+
     async def test_overrides_survive_discovery(
         self, azure: FakeAzure, scheduler: Scheduler
     ) -> None:

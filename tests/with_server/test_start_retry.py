@@ -1,4 +1,5 @@
-"""Start requests retried when that is safe, and result fetches retried like any poll."""
+"""Runtime behaviours real protocols need: start requests retried when that is safe,
+result fetches retried like any poll, documents without what the protocol requires."""
 
 from __future__ import annotations
 
@@ -160,3 +161,35 @@ class TestResultFetch:
             assert await op == {"rows": 42}
             assert scheduler.statistics().errors_retried == 1
         assert calls["result"] == 2
+
+
+class TestRequiredFields:
+    async def test_monitor_answer_without_status_is_malformed(self, serve: Serve) -> None:
+        """An Azure monitor document without ``status`` breaks the protocol: MalformedStatus
+        within the error budget, never "still running" (it would poll forever)."""
+        monitor_polls = {"n": 0}
+
+        async def start(request: web.Request) -> web.Response:
+            monitor = str(request.url.with_path("/operations/1"))
+            return web.json_response(None, status=202, headers={"Azure-AsyncOperation": monitor})
+
+        async def monitor(request: web.Request) -> web.Response:
+            monitor_polls["n"] += 1
+            return web.json_response({"percentComplete": 10})
+
+        base = await serve(web.post("/things/x", start), web.get("/operations/1", monitor))
+        spec = lrpoll.presets.azure_lro(
+            interval=0.0, min_interval=0.0, errors={"max_consecutive": 2, "initial_delay": 0.1}
+        )
+        async with lrpoll.Scheduler(base_url=base) as scheduler:
+            op = await scheduler.start("POST", "/things/x", spec=spec)
+            with pytest.raises(lrpoll.MalformedStatus, match="requires") as info:
+                await op
+        assert "percentComplete" in str(info.value)
+        assert monitor_polls["n"] == 3
+
+    def test_required_is_checked_at_construction(self) -> None:
+        """A bad ``required`` expression fails when the spec is built, naming the field."""
+        with pytest.raises(lrpoll.SpecError) as info:
+            lrpoll.PollSpec(status_url="/s", done="done", required="status ==")
+        assert info.value.field == "required"
