@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import lrpoll
-from lrpoll.presets import odata_async
+from lrpoll.presets.odata import odata_async
 
 __all__ = ["ODataAsyncPoller", "ProgressCallback", "start_odata_async"]
 
