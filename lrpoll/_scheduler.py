@@ -39,7 +39,7 @@ from ._record import Hooks, OpRecord
 from ._registry import get_discovery
 from ._runtime import Runtime
 from ._sender import Limits
-from ._step import apply, headers_for
+from ._step import apply, headers_for, observation
 from ._step import status_url as checked_url
 from ._transport import Transport, build_trust
 from ._urls import origin_of, redact_url, resolve
@@ -264,18 +264,11 @@ class Scheduler:
                 method, target, headers=sent_headers, query=params, json_body=json, form=form
             )
             now = runtime.time()
-            obs = Observation(
-                status=answer.status,
-                headers=answer.headers,
-                body=answer.body,
-                fault=answer.fault,
-                snippet=answer.snippet,
-                received_at=time.time(),
-                attempt=0,
+            obs = observation(
+                answer,
+                rand=runtime.rand(),
                 errors=errors,
                 failing_for=0.0 if failing_since is None else now - failing_since,
-                rand=runtime.rand(),
-                sent=answer.sent,
             )
             verdict = start_decision(
                 spec, obs, method=method, idempotent=idempotent, operation_id=shown_id

@@ -63,6 +63,7 @@ __all__ = [
     "apply",
     "checkpoint_for",
     "headers_for",
+    "observation",
     "status_url",
     "step",
 ]
@@ -135,9 +136,18 @@ def _base(rec: OpRecord) -> dict[str, Any] | None:
     return rec.context() if rec.spec._messages else None
 
 
-def _observation(
-    rec: OpRecord, answer: Answer, now: float, rand: float, *, attempt: int
+def observation(
+    answer: Answer,
+    *,
+    rand: float,
+    elapsed: float = 0.0,
+    attempt: int = 0,
+    errors: int = 0,
+    failing_for: float = 0.0,
+    last: Any = None,
+    cancelling: bool = False,
 ) -> Observation:
+    """What the core sees of one answer, with the operation's counters."""
     return Observation(
         status=answer.status,
         headers=answer.headers,
@@ -145,11 +155,27 @@ def _observation(
         fault=answer.fault,
         snippet=answer.snippet,
         received_at=time.time(),
+        elapsed=elapsed,
+        attempt=attempt,
+        errors=errors,
+        failing_for=failing_for,
+        rand=rand,
+        last=last,
+        cancelling=cancelling,
+        sent=answer.sent,
+    )
+
+
+def _observation(
+    rec: OpRecord, answer: Answer, now: float, rand: float, *, attempt: int
+) -> Observation:
+    return observation(
+        answer,
+        rand=rand,
         elapsed=now - rec.started,
         attempt=attempt,
         errors=rec.errors,
         failing_for=0.0 if rec.failing_since is None else now - rec.failing_since,
-        rand=rand,
         last=rec.last,
         cancelling=rec.state == "cancelling",
     )

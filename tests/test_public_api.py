@@ -60,6 +60,7 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_step.advance": "the per-operation step; lrpoll.step is its public form",
         "_step.apply": "applies a decision to a record (the step and start share it)",
         "_step.headers_for": "the headers of one request of an operation",
+        "_step.observation": "what the core sees of one answer",
         "_step.status_url": "checks and completes a status URL",
         "_checkpoint.MAX_SIZE": "checkpoint format detail",
         "_checkpoint.VERSION": "checkpoint format detail",
