@@ -36,7 +36,8 @@ class AiohttpSender:
             connections, ``per_host`` per host, and no cookie jar.
         limits: the timeouts.
         slots: the owned session's connection limit.
-        per_host: the owned session's limit per host (0: none beyond ``slots``).
+        per_host: the owned session's limit per host (0: ``limits.per_host``, and 0 there
+            too: none beyond ``slots``).
     """
 
     def __init__(
@@ -49,7 +50,7 @@ class AiohttpSender:
     ) -> None:
         self.owned = session is None
         self.session = session or aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=slots, limit_per_host=per_host),
+            connector=aiohttp.TCPConnector(limit=slots, limit_per_host=per_host or limits.per_host),
             auto_decompress=True,
             # A jar would replay a trusted origin's cookies to other ports and schemes of
             # the same host (cookies ignore both): lrpoll keeps none.

@@ -193,3 +193,13 @@ class TestRequiredFields:
         with pytest.raises(lrpoll.SpecError) as info:
             lrpoll.PollSpec(status_url="/s", done="done", required="status ==")
         assert info.value.field == "required"
+
+
+class TestLimits:
+    async def test_limits_per_host_reaches_the_connector(self, server: FakeLROServer) -> None:
+        """Limits.per_host caps the owned session's connections per host (it was unread)."""
+        limits = lrpoll.Limits(per_host=3)
+        async with lrpoll.Scheduler(base_url=server.base_url, limits=limits) as scheduler:
+            session = scheduler.transport.session
+            assert session is not None
+            assert session.connector.limit_per_host == 3
