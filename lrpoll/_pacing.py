@@ -42,7 +42,8 @@ class HostPacing:
         self._release_gap = 1.0 / gate_release_rate
         self._hosts: dict[Origin, _Host] = {}
 
-    def __bool__(self) -> bool:
+    @property
+    def active(self) -> bool:
         """Whether any host has failed yet (until then, nothing is paced)."""
         return bool(self._hosts)
 

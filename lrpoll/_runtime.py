@@ -170,7 +170,7 @@ class Runtime:
     async def _run(self, rec: OpRecord) -> None:
         """A due record: held at its host's gate, or one step through `_step.advance`."""
         now = self.time()
-        if self._pacing and not past_deadline(rec.spec, rec.started, now):
+        if self._pacing.active and not past_deadline(rec.spec, rec.started, now):
             # Only once some host has failed is the origin computed.
             held = self._pacing.hold(origin_of(URL(rec.url, encoded=True)), now)
             if held is not None:
@@ -180,7 +180,9 @@ class Runtime:
         self.in_flight.add(rec)
         self.polls += 1
         try:
-            adv = await advance(rec, self._transport, now=now, rand=self.rand(), clock=self.time)
+            adv = await advance(
+                rec, self._transport, now=now, rand=self._rng.random(), clock=self._loop.time
+            )
         finally:
             self.in_flight.discard(rec)
         if adv is None:

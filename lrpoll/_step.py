@@ -69,7 +69,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one per poll on the hot path (see `_sender.RawRequest`); read once.
+@dataclass(slots=True)
 class Advance:
     """What one step did to a record.
 
