@@ -39,6 +39,7 @@ from ._record import Hooks, OpRecord
 from ._registry import get_discovery
 from ._runtime import Runtime
 from ._sender import Limits
+from ._spec import checked_headers
 from ._step import apply, headers_for, observation
 from ._step import status_url as checked_url
 from ._transport import Transport, build_trust
@@ -101,6 +102,9 @@ class Scheduler:
         shutdown: what leaving ``async with`` does to running operations: ``"stop"``
             them (default), or ``"cancel"`` them on the server first.
         shutdown_timeout: seconds the ``"cancel"`` shutdown may take.
+        headers: non-secret headers for every request (``User-Agent``, a client id),
+            under each request's own; a credential name is refused (`SpecError`): give
+            it to ``credentials=``.
 
     Note:
         Credentials never go in the session's default headers: aiohttp would send them
@@ -128,6 +132,7 @@ class Scheduler:
         abandon_timeout: float = 5.0,
         shutdown: Literal["stop", "cancel"] = "stop",
         shutdown_timeout: float = 10.0,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be at least 1")
@@ -136,6 +141,7 @@ class Scheduler:
         self._base, self._trust, self._credentials = build_trust(
             base_url, credentials, trusted_origins, allow_origins
         )
+        self._headers = checked_headers(headers, "headers")
         self._session = session
         self._sender = sender
         self._limits = limits or Limits()
@@ -161,7 +167,11 @@ class Scheduler:
             self._session, limits=self._limits, slots=self._slots, per_host=self._per_host
         )
         self._transport = Transport(
-            sender, trust=self._trust, credentials=self._credentials, limits=self._limits
+            sender,
+            trust=self._trust,
+            credentials=self._credentials,
+            limits=self._limits,
+            headers=self._headers,
         )
         self._runtime = Runtime(
             self._transport,
@@ -237,6 +247,7 @@ class Scheduler:
         token: CancelToken | None = None,
         abandon: AbandonPolicy | None = None,
         retry_start: bool = False,
+        request_headers: Mapping[str, str] | None = None,
     ) -> Operation:
         """Send the start request and begin polling the operation it starts.
 
@@ -246,12 +257,17 @@ class Scheduler:
         methods, for any method with an ``Idempotency-Key`` header or ``retry_start=True``,
         and as the spec's ``start_retry`` says (see `_core.start_decision`).
 
+        ``headers`` go with the start request only (an ``Idempotency-Key`` belongs
+        there); ``request_headers`` with every request of this operation (the start,
+        each poll, the result fetch, the cancel), kept in its spec and checkpoints.
+
         Raises:
             UntrustedURL: when the request or status URL lies off the allowed origins.
             TransportError: when the start request fails (`AuthError` for 401/403).
             TemplateError: when the status URL template cannot be filled from the answer.
         """
         runtime, transport = self._running(), self.transport
+        spec = _with_request_headers(spec, request_headers)
         target = self._absolute(url)
         op_id: str | int = operation_id or next(self._ids)
         shown_id = op_id if isinstance(op_id, str) else f"op-{op_id}"
@@ -342,13 +358,19 @@ class Scheduler:
         on_timeout: Callback | None = None,
         token: CancelToken | None = None,
         abandon: AbandonPolicy | None = None,
+        request_headers: Mapping[str, str] | None = None,
     ) -> Operation:
         """Attach to an operation that already exists, by its status URL; polls at once.
 
+        ``request_headers`` go with every request of this operation (each poll, the
+        result fetch, the cancel), kept in its spec and checkpoints.
+
         Raises:
             UntrustedURL: when the status URL lies off the allowed origins.
+            SpecError: when ``request_headers`` name a credential.
         """
         runtime = self._running()
+        spec = _with_request_headers(spec, request_headers)
         url = checked_url(self.transport, self._absolute(status_url), spec.status_query)
         now = runtime.time()
         rec = OpRecord(spec, operation_id or next(self._ids), str(url), now)
@@ -432,3 +454,10 @@ class Scheduler:
         if self._base is None:
             raise UntrustedURL("relative URL without a base_url", url=redact_url(url))
         return self._base.join(ref)
+
+
+def _with_request_headers(spec: PollSpec, headers: Mapping[str, str] | None) -> PollSpec:
+    """``spec`` with ``headers`` over its ``request_headers`` (validated by the spec)."""
+    if not headers:
+        return spec
+    return spec.replace(request_headers={**(spec.request_headers or {}), **headers})

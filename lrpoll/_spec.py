@@ -82,7 +82,13 @@ def _optional_number(value: Any, name: str, *, strict: bool = True) -> float | N
     return None if value is None else _number(value, name, strict=strict)
 
 
-def _headers(value: Mapping[str, str] | None, name: str) -> Mapping[str, str]:
+def checked_headers(value: Mapping[str, str] | None, name: str) -> Mapping[str, str]:
+    """``value`` as read-only headers, refusing credential names and control characters.
+
+    Raises:
+        SpecError: naming ``name``, for a credential header (they go to the Scheduler's
+            ``credentials=``), a non-string, or a control character.
+    """
     if value is None:
         return MappingProxyType({})
     if not isinstance(value, Mapping):
@@ -273,7 +279,7 @@ class CancelSpec:
     def __post_init__(self) -> None:
         UrlTemplate(self.url, field="cancel.url")
         _set(self, "method", _method(self.method, "cancel.method"))
-        _set(self, "headers", _headers(self.headers, "cancel.headers"))
+        _set(self, "headers", checked_headers(self.headers, "cancel.headers"))
         _set(self, "form", None if self.form is None else _strings(self.form, "cancel.form"))
         if self.json is not None and self.form is not None:
             raise SpecError("give json or form, not both", field="cancel.form")
@@ -443,9 +449,9 @@ class PollSpec:
             None if self.status_url is None else UrlTemplate(self.status_url, field="status_url"),
         )
         _set(self, "status_method", _method(self.status_method, "status_method"))
-        _set(self, "request_headers", _headers(self.request_headers, "request_headers"))
-        _set(self, "start_headers", _headers(self.start_headers, "start_headers"))
-        _set(self, "status_headers", _headers(self.status_headers, "status_headers"))
+        _set(self, "request_headers", checked_headers(self.request_headers, "request_headers"))
+        _set(self, "start_headers", checked_headers(self.start_headers, "start_headers"))
+        _set(self, "status_headers", checked_headers(self.status_headers, "status_headers"))
         _set(self, "status_query", _strings(self.status_query, "status_query"))
         _set(
             self,

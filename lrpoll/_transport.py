@@ -29,6 +29,7 @@ from ._exceptions import (
 from ._expr import json_snippet
 from ._log import add_secrets
 from ._sender import BodyTooLarge, Limits, RawRequest, SendFault
+from ._spec import checked_headers
 from ._urls import TrustPolicy, origin_of, redact_url, resolve
 
 if TYPE_CHECKING:
@@ -90,12 +91,15 @@ class Transport:
         credentials: Mapping[Origin, Credential],
         limits: Limits,
         checkpoint_key: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.sender = sender
         self.trust = trust
         self.credentials = dict(credentials)
         self.limits = limits
         self.checkpoint_key = checkpoint_key
+        # Non-secret defaults (User-Agent, a client id) under every request's own headers.
+        self.headers = dict(headers or {})
 
     @classmethod
     def open(
@@ -108,6 +112,7 @@ class Transport:
         sender: Sender | None = None,
         limits: Limits | None = None,
         checkpoint_key: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Transport:
         """A transport on its own (for `lrpoll.step`), with the Scheduler's trust settings.
 
@@ -123,7 +128,12 @@ class Transport:
         if sender is None:
             sender = AiohttpSender(limits=limits)
         return cls(
-            sender, trust=trust, credentials=creds, limits=limits, checkpoint_key=checkpoint_key
+            sender,
+            trust=trust,
+            credentials=creds,
+            limits=limits,
+            checkpoint_key=checkpoint_key,
+            headers=checked_headers(headers, "headers"),
         )
 
     async def __aenter__(self) -> Transport:
@@ -179,7 +189,7 @@ class Transport:
         visited: set[str] = set()
         for _hop in range(self.limits.max_redirects + 1):
             access, origin = self._access(url)
-            out_headers = dict(headers) if headers else {}
+            out_headers = {**self.headers, **headers} if headers else dict(self.headers)
             out_query = dict(query) if query else {}
             out_form = dict(form) if form is not None else None
             if access == "trusted":
