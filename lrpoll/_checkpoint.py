@@ -42,7 +42,7 @@ from yarl import URL
 
 from . import _exceptions
 from ._core import Succeeded
-from ._exceptions import CheckpointError, LrpollError, SpecError
+from ._exceptions import CheckpointError, LrpollError, SpecError, rebuild
 from ._machine import TERMINAL
 from ._record import CancelSent, OpRecord
 from ._spec import PollSpec
@@ -146,12 +146,10 @@ def _error_of(doc: Mapping[str, Any] | None, op_id: str, last: Any) -> LrpollErr
     message = doc.get("message")
     if not (isinstance(cls, type) and issubclass(cls, LrpollError)) or not isinstance(message, str):
         raise CheckpointError("checkpoint field 'error' is not an lrpoll error")
-    error = LrpollError.__new__(cls)
-    Exception.__init__(error, message)
-    error.__dict__.update(message=message, operation_id=op_id, status=last)
+    state: dict[str, Any] = {"message": message, "operation_id": op_id, "status": last}
     if "status_code" in doc:
-        error.__dict__.update(status_code=doc["status_code"], body_snippet="")
-    return error
+        state.update(status_code=doc["status_code"], body_snippet="")
+    return rebuild(cls, message, state)
 
 
 def dump(rec: OpRecord, *, now: float, wall: float, key: bytes | None = None) -> str:
@@ -287,13 +285,11 @@ def spec_of(doc: Mapping[str, Any]) -> PollSpec:
         raise CheckpointError("checkpoint spec is nested too deeply") from None
 
 
-def to_record(
-    doc: Mapping[str, Any], spec: PollSpec, *, now: float, wall: float
-) -> tuple[OpRecord, float | None]:
-    """The record a loaded checkpoint describes, in the runtime's clock; and its due time.
+def to_record(doc: Mapping[str, Any], spec: PollSpec, *, now: float, wall: float) -> OpRecord:
+    """The record a loaded checkpoint describes, in the runtime's clock.
 
-    A stopped checkpoint's record is stopped at ``now``; a running one's due time is the
-    checkpoint's (None when the checkpoint has none: version 1).
+    A stopped checkpoint's record is stopped at ``now``. The checkpoint's ``due`` is for
+    the caller's schedule: the runtime decides when the record is polled next.
     """
     base = {
         "start": doc.get("start"),
@@ -313,13 +309,10 @@ def to_record(
     rec.attempts, rec.errors = doc["attempts"], doc["errors"]
     rec.progress, rec.last = doc["progress"], doc.get("last")
     rec.state = state
-    due = None
     if doc["v"] == 2:
         rec.message = doc["message"]
         if doc["failing_since"] is not None:
             rec.failing_since = doc["failing_since"] + offset
-        if doc["due"] is not None:
-            due = doc["due"] + offset
         pending = doc["pending"]
         if pending is not None:
             rec.pending = Succeeded(pending.get("result"), pending.get("progress"), None)
@@ -333,4 +326,4 @@ def to_record(
         result: CancelResult = "accepted" if state == "cancelling" else "refused"
         sent.set_result(CancelSent(result, "sent before the checkpoint", None, True))
         rec.more().cancel = sent
-    return rec, due
+    return rec

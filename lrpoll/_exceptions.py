@@ -78,13 +78,18 @@ class LrpollError(Exception):
         return self.message
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+        return (rebuild, (type(self), self.message, dict(self.__dict__)))
 
 
 E = TypeVar("E", bound="LrpollError")
 
 
-def _rebuild(cls: type[LrpollError], message: str, state: dict[str, Any]) -> LrpollError:
+def rebuild(cls: type[LrpollError], message: str, state: dict[str, Any]) -> LrpollError:
+    """An exception of ``cls`` with ``message`` and its attributes ``state``, built whole.
+
+    How pickling, `with_context` and checkpoints make exceptions without calling each
+    class's own ``__init__`` (whose arguments differ).
+    """
     exc = cls.__new__(cls)
     Exception.__init__(exc, message)
     exc.__dict__.update(state)
@@ -114,7 +119,7 @@ def with_context(
         state["status"] = status
     text = exc.message if message is None else message
     state["message"] = text
-    new: E = _rebuild(type(exc), exc.args[0] if message is None and exc.args else text, state)  # type: ignore[assignment]
+    new: E = rebuild(type(exc), exc.args[0] if message is None and exc.args else text, state)  # type: ignore[assignment]
     new.__cause__, new.__context__ = exc.__cause__, exc.__context__
     return new
 

@@ -24,7 +24,7 @@ event leads.
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal, get_args
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -33,58 +33,30 @@ __all__ = [
     "POLLED",
     "TERMINAL",
     "TRANSITIONS",
+    "Ending",
     "Event",
     "InvalidTransition",
     "OperationState",
     "next_state",
 ]
 
-OperationState = Literal[
-    "pending",
-    "running",
-    "cancelling",
-    "stopped",
-    "succeeded",
-    "failed",
-    "cancelled",
-    "timed_out",
-    "gone",
-    "error",
-]
+Ending = Literal["succeeded", "failed", "cancelled", "timed_out", "gone", "error"]
+"""The terminal states, each also the event that leads to it."""
+
+OperationState = Literal["pending", "running", "cancelling", "stopped", Ending]
 """Where an operation stands. ``running`` and ``cancelling`` (a cancel was accepted,
 confirmation pending) are polled; ``stopped`` is client-side and resumable; the rest are
 terminal."""
 
-Event = Literal[
-    "poll",
-    "stop",
-    "resume",
-    "cancel_accepted",
-    "cancel_unconfirmed",
-    "succeeded",
-    "failed",
-    "cancelled",
-    "timed_out",
-    "gone",
-    "error",
-]
+Event = Literal["poll", "stop", "resume", "cancel_accepted", "cancel_unconfirmed", Ending]
 """What happens to an operation: polling begins (``poll``), the client stops or resumes it,
 the server accepts a cancel (or does not confirm it in time), or an ending decision."""
 
-TERMINAL: Final[frozenset[OperationState]] = frozenset(
-    {"succeeded", "failed", "cancelled", "timed_out", "gone", "error"}
-)
+TERMINAL: Final[frozenset[OperationState]] = frozenset(get_args(Ending))
 #: States whose operations are polled.
 POLLED: Final[frozenset[OperationState]] = frozenset({"running", "cancelling"})
 
-_ENDINGS: Final[dict[Event, OperationState]] = {
-    "succeeded": "succeeded",
-    "failed": "failed",
-    "cancelled": "cancelled",
-    "timed_out": "timed_out",
-    "gone": "gone",
-    "error": "error",
-}
+_ENDINGS: Final[dict[Event, OperationState]] = {end: end for end in get_args(Ending)}
 
 #: (state, event) → next state. Terminal states have no way out.
 TRANSITIONS: Final[Mapping[OperationState, Mapping[Event, OperationState]]] = MappingProxyType(

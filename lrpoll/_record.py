@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ._machine import Event, OperationState
     from ._spec import CancelResult, PollSpec
 
-__all__ = ["AbandonPolicy", "CancelSent", "Extras", "Hooks", "OpRecord", "Update"]
+__all__ = ["AbandonPolicy", "CancelSent", "Extras", "Hooks", "OpRecord", "Update", "op_name"]
 
 AbandonPolicy = Literal["stop", "cancel", "detach"]
 """What happens to an operation when the task awaiting it is cancelled.
@@ -100,6 +100,11 @@ class Extras:
         self.stopped_at: float | None = None
         # The one cancel request: a future while in flight, its answer once back.
         self.cancel: asyncio.Future[CancelSent] | None = None
+
+
+def op_name(op_id: str | int) -> str:
+    """An operation id as shown: a given string as it is, a number as ``op-<n>``."""
+    return op_id if isinstance(op_id, str) else f"op-{op_id}"
 
 
 class OpRecord:
@@ -182,7 +187,7 @@ class OpRecord:
     @property
     def op_id(self) -> str:
         """The id as a string (``op-<n>`` for numbered ones)."""
-        return self.id if isinstance(self.id, str) else f"op-{self.id}"
+        return op_name(self.id)
 
     @property
     def done(self) -> bool:

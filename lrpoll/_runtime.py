@@ -209,8 +209,7 @@ class Runtime:
                 self.heap.push(rec, adv.due)
         elif isinstance(decision, Retry):
             self.retries += 1
-            assert adv.due is not None
-            now = adv.due - decision.delay
+            now = self.time()  # the instant the step decided: nothing awaited since
             origin = origin_of(URL(rec.url, encoded=True))
             delay = self._pacing.after_retry(origin, now, decision.delay, throttled=adv.throttled)
             self.heap.push(rec, now + delay)

@@ -35,7 +35,7 @@ from ._exceptions import TemplateError, UntrustedURL
 from ._machine import TERMINAL
 from ._operation import record_of
 from ._pacing import HostPacing
-from ._record import Hooks, OpRecord
+from ._record import Hooks, OpRecord, op_name
 from ._registry import get_discovery
 from ._runtime import Runtime
 from ._sender import Limits
@@ -270,7 +270,7 @@ class Scheduler:
         spec = _with_request_headers(spec, request_headers)
         target = self._absolute(url)
         op_id: str | int = operation_id or next(self._ids)
-        shown_id = op_id if isinstance(op_id, str) else f"op-{op_id}"
+        shown_id = op_name(op_id)
         method = method.upper()
         sent_headers = headers_for(spec, spec.start_headers, headers)
         idempotent = retry_start or any(k.lower() == "idempotency-key" for k in sent_headers or {})
@@ -412,7 +412,7 @@ class Scheduler:
         spec = spec or spec_of(doc)
         self.transport.check(URL(doc["status_url"], encoded=True))
         now = runtime.time()
-        rec, _ = to_record(doc, spec, now=now, wall=time.time())
+        rec = to_record(doc, spec, now=now, wall=time.time())
         hooks = Hooks(on_progress, on_status, on_done, on_timeout)
         op = runtime.adopt(rec, hooks=hooks, token=token, abandon=abandon)
         if rec.state not in TERMINAL:

@@ -24,12 +24,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from yarl import URL
 
+from ._checkpoint import dump, load, spec_of, to_record
 from ._core import (
     Ended,
     Observation,
     Retry,
     Running,
     Succeeded,
+    deadline,
     decide,
     past_deadline,
     result_decision,
@@ -182,6 +184,12 @@ def _observation(
     )
 
 
+def _timed_out(rec: OpRecord, now: float) -> Ended:
+    """The `PollTimeout` ending of ``rec`` at its deadline (no answer judged)."""
+    obs = Observation(elapsed=now - rec.started, last=rec.last)
+    return timed_out(rec.spec, obs, _base(rec), operation_id=rec.op_id)
+
+
 async def _request_status(rec: OpRecord, transport: Transport) -> Answer:
     spec = rec.spec
     answer = await transport.request(
@@ -220,17 +228,17 @@ async def advance(
     """
     spec = rec.spec
     if past_deadline(spec, rec.started, now):
-        obs = Observation(elapsed=now - rec.started, last=rec.last)
-        return apply(rec, timed_out(spec, obs, _base(rec), operation_id=rec.op_id), now, None)
+        return apply(rec, _timed_out(rec, now), now, None)
     try:
         if rec.pending is not None:
             return await _fetch_result(rec, rec.pending, transport, now, rand, clock)
-        if spec.max_duration is None:
+        end = deadline(spec, rec.started)
+        if end is None:
             answer: Answer | None = await _request_status(rec, transport)
         else:
             answer = None
             # The deadline holds even while the server sits on a poll.
-            with anyio.move_on_after(rec.started + spec.max_duration - now):
+            with anyio.move_on_after(end - now):
                 answer = await _request_status(rec, transport)
     except (UntrustedURL, TooManyRedirects) as exc:
         if rec.state not in POLLED:
@@ -245,12 +253,10 @@ async def advance(
         return None  # stopped (or polled by poll_once) while in flight: ignore this answer
     now = clock()
     if answer is None:  # the deadline passed while the poll was in flight
-        obs = Observation(elapsed=now - rec.started, last=rec.last)
-        decision: Decision = timed_out(spec, obs, _base(rec), operation_id=rec.op_id)
-        return apply(rec, decision, now, None, sent=True)
+        return apply(rec, _timed_out(rec, now), now, None, sent=True)
     rec.attempts += 1
     obs = _observation(rec, answer, now, rand, attempt=rec.attempts)
-    decision = decide(spec, obs, _base(rec), operation_id=rec.op_id)
+    decision: Decision = decide(spec, obs, _base(rec), operation_id=rec.op_id)
     if isinstance(decision, Running) and decision.status_url:
         # The answer moved the status (a Location chain): the new URL is checked too.
         try:
@@ -408,13 +414,11 @@ async def step(
         CheckpointError: for a bad checkpoint or signature.
         UntrustedURL: when its status URL lies off the transport's origins.
     """
-    from ._checkpoint import dump, load, spec_of, to_record
-
     doc = load(checkpoint, key=transport.checkpoint_key)
     spec = spec_of(doc)
     transport.check(URL(doc["status_url"], encoded=True))
     at = time.time() if now is None else now
-    rec, _ = to_record(doc, spec, now=at, wall=at)
+    rec = to_record(doc, spec, now=at, wall=at)
     if rec.state not in POLLED:  # stopped or ended: nothing to send
         text = None if rec.done else dump(rec, now=at, wall=at, key=transport.checkpoint_key)
         return StepResult(None, text, None)
@@ -465,8 +469,6 @@ def checkpoint_for(
     Raises:
         ValueError: when ``status_url`` is not an absolute http(s) URL.
     """
-    from ._checkpoint import dump
-
     if origin_of(status_url) is None:
         raise ValueError(f"status_url must be an absolute http(s) URL: {redact_url(status_url)}")
     at = time.time() if now is None else now

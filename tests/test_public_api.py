@@ -48,6 +48,7 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_machine.POLLED": "state sets; OperationState is public",
         "_machine.TERMINAL": "state sets; OperationState is public",
         "_machine.TRANSITIONS": "the transition table, rendered in docs/architecture.md",
+        "_machine.Ending": "the terminal states; OperationState is public",
         "_machine.Event": "the transition table's events",
         "_machine.InvalidTransition": "an lrpoll bug, never a user error",
         "_machine.next_state": "the transition table's lookup",
