@@ -2,7 +2,10 @@
 
 A provider adds headers, query parameters or form fields to one outgoing request. The
 scheduler holds providers per trusted origin; specs and checkpoints never hold them.
-Every provider's ``repr`` hides its secret, and `secrets()` feeds the log redactor.
+Every provider's ``repr`` hides its secret, and `secrets()` feeds the log redactor. A
+callable source (a refreshed token) is called once per request, and the value it returns
+is taught to the scrub right then, so a token minted after the scheduler was built is
+hidden in logs and errors too.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from ._secrets import remember
 
 if TYPE_CHECKING:
     from collections.abc import Callable, MutableMapping
@@ -41,7 +46,11 @@ class Credential(Protocol):
 
 
 def _value(source: str | Callable[[], str]) -> str:
-    return source() if callable(source) else source
+    if not callable(source):
+        return source
+    value = source()
+    remember((value,), refreshed=True)
+    return value
 
 
 @dataclass(frozen=True, slots=True)

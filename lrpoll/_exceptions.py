@@ -22,12 +22,16 @@ LrpollError                      root of everything lrpoll raises
 ```
 
 Every exception carries the operation id and the last status document where one is
-known (`operation_id`, `status`), pickles, and never holds a credential.
+known (`operation_id`, `status`), pickles, and never holds a credential: its message (and
+an `HTTPStatusError`'s body snippet) passes the log redactor's scrub when it is made, so
+a server echoing the caller's token back shows ``REDACTED``.
 """
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
+
+from ._secrets import scrub
 
 __all__ = [
     "AuthError",
@@ -67,6 +71,7 @@ class LrpollError(Exception):
         operation_id: str | None = None,
         status: Any = None,
     ) -> None:
+        message = scrub(message)
         super().__init__(message)
         self.message = message
         self.operation_id = operation_id
@@ -91,8 +96,11 @@ def rebuild(cls: type[LrpollError], message: str, state: dict[str, Any]) -> Lrpo
     class's own ``__init__`` (whose arguments differ).
     """
     exc = cls.__new__(cls)
-    Exception.__init__(exc, message)
+    Exception.__init__(exc, scrub(message))
     exc.__dict__.update(state)
+    for name in ("message", "body_snippet"):
+        if isinstance(state.get(name), str):
+            exc.__dict__[name] = scrub(state[name])
     return exc
 
 
@@ -217,7 +225,7 @@ class HTTPStatusError(TransportError):
     ) -> None:
         super().__init__(message, **kwargs)
         self.status_code = status_code
-        self.body_snippet = body_snippet
+        self.body_snippet = scrub(body_snippet)
 
 
 class AuthError(HTTPStatusError):

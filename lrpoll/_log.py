@@ -10,12 +10,11 @@ query values in URLs.
 from __future__ import annotations
 
 import logging
-import re
 from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
-from ._secrets import REDACTED, is_secret_header, secret_query_pattern
+from ._secrets import REDACTED, is_secret_header, remember, scrub
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, MutableMapping
@@ -25,22 +24,14 @@ __all__ = ["Redactor", "get_logger", "redact_text"]
 _STDLIB: Final = logging.getLogger("lrpoll")
 # A library stays silent until the application configures logging (no last-resort stderr).
 _STDLIB.addHandler(logging.NullHandler())
-_BEARER: Final = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
-# A query parameter (in a URL inside any text) whose name holds a secret word: the same
-# words `redact_url` hides.
-_QUERY_SECRET: Final = re.compile(
-    r"([?&](?:[^=&#\s]*(?:" + secret_query_pattern().pattern + r")[^=&#\s]*)=)[^&#\s]*",
-    re.IGNORECASE,
-)
 
 
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with known secrets, Bearer/Basic values and token-like query values hidden."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, REDACTED)
-    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    return _QUERY_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
+    """``text`` with known secrets, Bearer/Basic values and token-like query values hidden.
+
+    The one scrub (`lrpoll._secrets.scrub`): the secrets remembered so far, plus ``secrets``.
+    """
+    return scrub(text, secrets)
 
 
 class Redactor:
@@ -94,8 +85,8 @@ def get_logger(**bound: Any) -> Any:
 
 
 def add_secrets(secrets: Iterable[str]) -> None:
-    """Teach the shared redactor more secret values (the scheduler's credentials)."""
-    _REDACTOR.secrets.update(s for s in secrets if s)
+    """Teach the shared scrub more secret values (the scheduler's credentials)."""
+    remember(secrets)
 
 
 def debug_enabled() -> bool:

@@ -4,21 +4,32 @@ Specs refuse credential headers; the transport refuses to let a borrowed session
 credential headers reach an anonymous origin; the log redactor, the error scrubber, URL
 redaction and the fakes' request logs hide the values of sensitive names. They all read
 the lists below, so a name added here is refused and hidden everywhere at once.
+
+The secret *values* lrpoll has seen (the scheduler's credentials, and each value a
+callable provider returns, per request) are remembered here too, and `scrub` hides them,
+Bearer/Basic values and token-like query values in any text: the log redactor and every
+exception's message and body snippet use this one scrub.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = [
     "CREDENTIAL_HEADERS",
+    "RECENT_MAX",
     "REDACTED",
     "SECRET_HEADER_WORDS",
     "SECRET_QUERY_WORDS",
     "is_credential_header",
     "is_secret_header",
     "is_secret_query",
+    "remember",
+    "scrub",
     "secret_header_pattern",
     "secret_query_pattern",
 ]
@@ -112,3 +123,63 @@ def is_secret_header(name: str) -> bool:
 def is_secret_query(name: str) -> bool:
     """Whether the value of query parameter ``name`` must be hidden."""
     return _QUERY_RE.search(name) is not None
+
+
+# -- secret values ------------------------------------------------------------------------
+
+#: How many values from callable providers (refreshed tokens) are remembered; the oldest
+#: are forgotten first. Configured credentials are always remembered.
+RECENT_MAX: Final = 256
+#: Values shorter than this are not scrubbed as text (they would hide ordinary words).
+_MIN_LENGTH: Final = 4
+
+_configured: set[str] = set()
+_recent: dict[str, None] = {}  # insertion-ordered: the oldest first
+_ordered: tuple[str, ...] = ()  # longest first, so a secret inside another goes last
+
+
+def remember(values: Iterable[str], *, refreshed: bool = False) -> None:
+    """Teach `scrub` secret values: configured ones, or (``refreshed``) a provider's latest.
+
+    Refreshed values (what a callable provider returned for one request) are kept up to
+    `RECENT_MAX`, the oldest forgotten first; configured ones are kept for good.
+    """
+    global _ordered
+    changed = False
+    for value in values:
+        if not isinstance(value, str) or len(value) < _MIN_LENGTH:
+            continue
+        if refreshed:
+            if value in _configured:
+                continue
+            changed |= value not in _recent
+            _recent.pop(value, None)
+            _recent[value] = None
+            while len(_recent) > RECENT_MAX:
+                del _recent[next(iter(_recent))]
+        elif value not in _configured:
+            _configured.add(value)
+            changed = True
+    if changed:
+        _ordered = tuple(sorted(_configured | _recent.keys(), key=len, reverse=True))
+
+
+_BEARER: Final = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+# A query parameter (in a URL inside any text) whose name holds a secret word: the same
+# words `is_secret_query` (and so URL redaction) hides.
+_QUERY_SECRET: Final = re.compile(
+    r"([?&](?:[^=&#\s]*(?:" + _QUERY_RE.pattern + r")[^=&#\s]*)=)[^&#\s]*",
+    re.IGNORECASE,
+)
+
+
+def scrub(text: str, extra: Iterable[str] = ()) -> str:
+    """``text`` with remembered secrets (and ``extra``), Bearer/Basic values and token-like
+    query values replaced by `REDACTED`."""
+    for secret in (*extra, *_ordered) if extra else _ordered:
+        if len(secret) >= _MIN_LENGTH and secret in text:
+            text = text.replace(secret, REDACTED)
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    if "=" in text:
+        text = _QUERY_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
+    return text
