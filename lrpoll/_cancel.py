@@ -25,6 +25,7 @@ from ._core import cancel_outcome, classify_cancel
 from ._exceptions import SpecError, TemplateError, TooManyRedirects, UntrustedURL
 from ._machine import POLLED
 from ._record import AbandonPolicy, CancelSent
+from ._secrets import scrub
 from ._step import headers_for
 from ._urls import resolve
 
@@ -333,6 +334,8 @@ async def _send_cancel(rec: OpRecord, host: CancelHost) -> CancelSent:
         fault = answer.fault.message if answer.fault is not None else "no answer"
         return CancelSent("refused", fault, None, True)
     result, message = classify_cancel(cancel, answer.status, answer.headers, answer.body)
+    if message is not None:
+        message = scrub(message)  # the server's words may echo the caller's credential
     if rec.done:
         return CancelSent(result, message, answer.status, True)
     if result == "accepted":

@@ -43,8 +43,10 @@ from yarl import URL
 from . import _exceptions
 from ._core import Succeeded
 from ._exceptions import CheckpointError, LrpollError, SpecError, rebuild
+from ._expr import MAX_JSON_DEPTH, json_depth
 from ._machine import TERMINAL
 from ._record import CancelSent, OpRecord
+from ._secrets import scrub_values
 from ._spec import PollSpec
 
 if TYPE_CHECKING:
@@ -110,12 +112,19 @@ def _canonical(doc: Mapping[str, Any]) -> bytes:
 
 
 def _small(value: Any) -> Any:
+    # Too deep a document (one the transport parsed fine, ~950 levels) is left out like
+    # too large a one: json.dumps would recurse past the interpreter's limit below.
+    if json_depth(value) > MAX_JSON_DEPTH:
+        return None
     try:
         # allow_nan=False: NaN (which a status body may hold) is not JSON and load refuses it.
         text = json.dumps(value, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError, RecursionError):
         return None
-    return value if len(text) <= _LAST_MAX else None
+    if len(text) > _LAST_MAX:
+        return None
+    clean = scrub_values(text)  # a server that echoed a credential back
+    return value if clean is text else json.loads(clean)
 
 
 def _finite(value: float | None) -> float | None:

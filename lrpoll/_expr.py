@@ -2,6 +2,11 @@
 
 Pure: no I/O, no clock, no logging. Everything that can be checked is checked at
 construction, so a typo fails when the spec is built, not on the hundredth poll.
+
+Specs come from files and checkpoints, so their text is untrusted input: an expression
+is at most `MAX_EXPRESSION_LENGTH` characters (checked before jmespath sees it: its
+lexer is quadratic on literals) and `MAX_EXPRESSION_DEPTH` levels of syntax tree deep; a
+template is at most `MAX_TEMPLATE_LENGTH` characters. Past a limit, `SpecError`.
 """
 
 from __future__ import annotations
@@ -23,13 +28,66 @@ import jmespath.parser
 from ._exceptions import SpecError, TemplateError
 
 __all__ = [
+    "MAX_EXPRESSION_DEPTH",
+    "MAX_EXPRESSION_LENGTH",
+    "MAX_JSON_DEPTH",
+    "MAX_TEMPLATE_LENGTH",
     "Expression",
     "MessageTemplate",
     "UrlTemplate",
+    "json_depth",
     "json_snippet",
 ]
 
 _MISSING: Final = object()
+
+#: Characters an expression may have (jmespath's lexer is quadratic on long literals).
+MAX_EXPRESSION_LENGTH: Final = 4096
+#: Levels of syntax tree an expression may have (``((a))``, ``a || b || c``, ``!!a``).
+MAX_EXPRESSION_DEPTH: Final = 64
+#: Characters a URL or message template may have.
+MAX_TEMPLATE_LENGTH: Final = 8192
+#: Levels of nesting a JSON value may have where lrpoll stores or copies it (a spec's
+#: ``status_json``, a checkpoint's ``last``).
+MAX_JSON_DEPTH: Final = 100
+
+
+def json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
+    """The nesting depth of a JSON-like value (a scalar is 0), counted up to ``limit + 1``.
+
+    Iterative, so a value too deep for recursion is measured without a `RecursionError`.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        depth += 1
+        if depth > deepest:
+            deepest = depth
+            if deepest > limit:
+                return deepest
+        stack.extend((child, depth) for child in children)
+    return deepest
+
+
+def _tree_depth(node: Mapping[str, Any]) -> int:
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(node, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_EXPRESSION_DEPTH:
+            break
+        stack.extend(
+            (child, depth + 1) for child in item.get("children", ()) if isinstance(child, Mapping)
+        )
+    return deepest
 
 
 class _Functions(jmespath.functions.Functions):
@@ -143,6 +201,12 @@ class Expression:
     def __init__(self, source: str, *, field: str) -> None:
         if not _is_text(source) or not source.strip():
             raise SpecError("expression must be a non-empty string", field=field)
+        if len(source) > MAX_EXPRESSION_LENGTH:
+            raise SpecError(
+                f"expression is {len(source)} characters, over the limit of "
+                f"{MAX_EXPRESSION_LENGTH}",
+                field=field,
+            )
         self.source = source
         self.field = field
         try:
@@ -168,6 +232,15 @@ class Expression:
             ) from None
         except jmespath.exceptions.JMESPathError as exc:
             raise SpecError(f"invalid JMESPath: {exc}", field=field) from None
+        except RecursionError:
+            # A run of "!" or "(" is parsed recursively, a literal by json.loads.
+            raise SpecError(
+                f"expression is nested deeper than {MAX_EXPRESSION_DEPTH} levels", field=field
+            ) from None
+        if _tree_depth(parsed.parsed) > MAX_EXPRESSION_DEPTH:
+            raise SpecError(
+                f"expression is nested deeper than {MAX_EXPRESSION_DEPTH} levels", field=field
+            )
         _check_functions(parsed.parsed, field, source)
         self._search = self._fast_path(parsed.parsed) or (
             lambda doc: parsed.search(doc, options=_OPTIONS)
@@ -255,6 +328,11 @@ class _Placeholder:
 def _parse_template(source: str, *, field: str, allow_reserved: bool) -> tuple[Any, ...]:
     if not isinstance(source, str):
         raise SpecError("template must be a string", field=field)
+    if len(source) > MAX_TEMPLATE_LENGTH:
+        raise SpecError(
+            f"template is {len(source)} characters, over the limit of {MAX_TEMPLATE_LENGTH}",
+            field=field,
+        )
     parts: list[str | _Placeholder] = []
     literal: list[str] = []
     i, n = 0, len(source)
@@ -280,7 +358,8 @@ def _parse_template(source: str, *, field: str, allow_reserved: bool) -> tuple[A
                 inner = inner[1:]
             if not inner.strip():
                 raise SpecError("empty placeholder", field=field, position=i)
-            expr = Expression(inner.strip(), field=f"{field}{{{inner.strip()}}}")
+            shown = inner.strip() if len(inner) <= 40 else inner.strip()[:39] + "…"
+            expr = Expression(inner.strip(), field=f"{field}{{{shown}}}")
             if literal:
                 parts.append("".join(literal))
                 literal = []

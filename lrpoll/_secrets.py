@@ -30,6 +30,7 @@ __all__ = [
     "is_secret_query",
     "remember",
     "scrub",
+    "scrub_values",
     "secret_header_pattern",
     "secret_query_pattern",
 ]
@@ -147,7 +148,7 @@ def remember(values: Iterable[str], *, refreshed: bool = False) -> None:
     global _ordered
     changed = False
     for value in values:
-        if not isinstance(value, str) or len(value) < _MIN_LENGTH:
+        if len(value) < _MIN_LENGTH:
             continue
         if refreshed:
             if value in _configured:
@@ -174,12 +175,25 @@ _QUERY_SECRET: Final = re.compile(
 
 
 def scrub(text: str, extra: Iterable[str] = ()) -> str:
-    """``text`` with remembered secrets (and ``extra``), Bearer/Basic values and token-like
-    query values replaced by `REDACTED`."""
+    """``text`` with secrets, Bearer/Basic values and token-like query values hidden.
+
+    The secrets are the remembered ones and ``extra``; each becomes `REDACTED`.
+    """
     for secret in (*extra, *_ordered) if extra else _ordered:
         if len(secret) >= _MIN_LENGTH and secret in text:
             text = text.replace(secret, REDACTED)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     if "=" in text:
         text = _QUERY_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
+    return text
+
+
+def scrub_values(text: str) -> str:
+    """``text`` with only the remembered secret values replaced (no patterns).
+
+    Safe on serialized JSON, where the patterns could run past a closing quote.
+    """
+    for secret in _ordered:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
     return text

@@ -15,9 +15,9 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, TypeGuard, get_args
 
 from ._exceptions import SpecError
-from ._expr import Expression, MessageTemplate, UrlTemplate
+from ._expr import MAX_JSON_DEPTH, Expression, MessageTemplate, UrlTemplate, json_depth
 from ._registry import PresetRef, decoder_names, discovery_names, resolve_preset
-from ._secrets import is_credential_header
+from ._secrets import is_credential_header, is_secret_header, is_secret_query
 
 __all__ = [
     "Backoff",
@@ -116,6 +116,28 @@ def _strings(value: object, name: str) -> Mapping[str, str]:
     ):
         raise SpecError("must be a mapping of strings to strings", field=name)
     return MappingProxyType(dict(value))
+
+
+def _fields(value: object, name: str) -> Mapping[str, str]:
+    """Query parameters or form fields: `_strings`, refusing names like credentials.
+
+    A spec lands in checkpoints and logs: ``token``, ``sig``, ``api_key``... belong to the
+    Scheduler's credentials (`QueryParam`, `FormField`), attached per trusted origin.
+    """
+    fields = _strings(value, name)
+    for key in fields:
+        if is_secret_query(key) or is_secret_header(key):
+            raise SpecError(
+                f"{key!r} is named like a credential: give it to the Scheduler's credentials "
+                "(QueryParam, FormField), not a spec",
+                field=name,
+            )
+    return fields
+
+
+def _json_body(value: Any, name: str) -> None:
+    if value is not None and json_depth(value) > MAX_JSON_DEPTH:
+        raise SpecError(f"is nested deeper than {MAX_JSON_DEPTH} levels", field=name)
 
 
 def _method(value: Any, name: str) -> str:
@@ -280,9 +302,10 @@ class CancelSpec:
         UrlTemplate(self.url, field="cancel.url")
         _set(self, "method", _method(self.method, "cancel.method"))
         _set(self, "headers", checked_headers(self.headers, "cancel.headers"))
-        _set(self, "form", None if self.form is None else _strings(self.form, "cancel.form"))
+        _set(self, "form", None if self.form is None else _fields(self.form, "cancel.form"))
         if self.json is not None and self.form is not None:
             raise SpecError("give json or form, not both", field="cancel.form")
+        _json_body(self.json, "cancel.json")
         _number(self.confirm_timeout, "cancel.confirm_timeout")
         statuses: dict[int, CancelResult] = {}
         for code, result in (self.statuses or {}).items():
@@ -452,14 +475,15 @@ class PollSpec:
         _set(self, "request_headers", checked_headers(self.request_headers, "request_headers"))
         _set(self, "start_headers", checked_headers(self.start_headers, "start_headers"))
         _set(self, "status_headers", checked_headers(self.status_headers, "status_headers"))
-        _set(self, "status_query", _strings(self.status_query, "status_query"))
+        _set(self, "status_query", _fields(self.status_query, "status_query"))
         _set(
             self,
             "status_form",
-            None if self.status_form is None else _strings(self.status_form, "status_form"),
+            None if self.status_form is None else _fields(self.status_form, "status_form"),
         )
         if self.status_json is not None and self.status_form is not None:
             raise SpecError("give status_json or status_form, not both", field="status_form")
+        _json_body(self.status_json, "status_json")
         if self.discover is not None and self.discover not in discovery_names():
             raise SpecError(
                 f"unknown discovery step {self.discover!r} (known: {', '.join(discovery_names())})",
@@ -590,6 +614,8 @@ class PollSpec:
         """
         if not isinstance(data, Mapping):
             raise SpecError("a spec's JSON form is an object", field="spec")
+        if json_depth(data) > MAX_JSON_DEPTH:
+            raise SpecError(f"is nested deeper than {MAX_JSON_DEPTH} levels", field="spec")
         if "preset" in data:
             unknown = set(data) - {"preset", "params", "overrides"}
             if unknown:

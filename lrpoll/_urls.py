@@ -91,7 +91,8 @@ class TrustPolicy:
         """Whether ``url`` may be requested, and with or without credentials.
 
         Raises:
-            UntrustedURL: for non-http(s) URLs and origins neither trusted nor allowed.
+            UntrustedURL: for non-http(s) URLs, URLs with userinfo (``user:pass@``), and
+                origins neither trusted nor allowed.
         """
         return self.access(url)[0]
 
@@ -99,12 +100,20 @@ class TrustPolicy:
         """`check`, with the origin it computed (so callers need not compute it again).
 
         Raises:
-            UntrustedURL: for non-http(s) URLs and origins neither trusted nor allowed.
+            UntrustedURL: for non-http(s) URLs, URLs with userinfo (``user:pass@``), and
+                origins neither trusted nor allowed.
         """
         origin = origin_of(url)
         if origin is None:
             raise UntrustedURL(
                 f"refused URL scheme {url.scheme or '(relative)'!r}: only http and https",
+                url=redact_url(url),
+            )
+        if url.raw_user is not None or url.raw_password is not None:
+            # Credentials come from the Scheduler, per origin, never from a URL a server
+            # handed over (aiohttp would also refuse to combine them with Authorization).
+            raise UntrustedURL(
+                f"{redact_url(url)} carries userinfo (user:password@); refused",
                 url=redact_url(url),
             )
         if origin in self.trusted:

@@ -28,6 +28,7 @@ from lrpoll import (
     Running,
     Succeeded,
 )
+from lrpoll._secrets import is_secret_header, is_secret_query
 
 
 def error_summary(error: LrpollError) -> tuple[Any, ...]:
@@ -291,6 +292,10 @@ json_values = st.recursive(
 )
 
 
+#: Form field names a spec may hold: not named like a credential (those are refused).
+form_names = st.text(max_size=5).filter(lambda n: not (is_secret_query(n) or is_secret_header(n)))
+
+
 @st.composite
 def cancel_specs(draw: st.DrawFn) -> CancelSpec:
     """Any valid CancelSpec."""
@@ -300,7 +305,7 @@ def cancel_specs(draw: st.DrawFn) -> CancelSpec:
         method=draw(st.sampled_from(["POST", "DELETE", "put"])),
         headers=draw(st.dictionaries(header_names, header_values, max_size=2)),
         json=draw(json_values) if body == "json" else None,
-        form=draw(st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2))
+        form=draw(st.dictionaries(form_names, st.text(max_size=5), max_size=2))
         if body == "form"
         else None,
         confirm_timeout=draw(small),

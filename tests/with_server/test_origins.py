@@ -82,7 +82,6 @@ class TestTrustPolicy:
             "https://api.example.com/op/1",
             "https://api.example.com:443/op/1",
             "https://API.EXAMPLE.COM/op/1",
-            "https://user:pw@api.example.com/op/1",
         ],
     )
     def test_trusted(self, url: str) -> None:
@@ -119,6 +118,21 @@ class TestTrustPolicy:
         """A8: non-http(s) URLs raise UntrustedURL naming the scheme, never another error."""
         with pytest.raises(lrpoll.UntrustedURL, match="refused URL scheme"):
             self.policy.check(URL(url))
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "https://user:pw@api.example.com/op/1",
+            "https://user@api.example.com/op/1",
+            "https://:pw@files.example/x",
+        ],
+    )
+    def test_userinfo_is_refused(self, url: str) -> None:
+        """A URL with userinfo is refused even on a trusted origin; the error hides it."""
+        with pytest.raises(lrpoll.UntrustedURL, match="userinfo") as info:
+            self.policy.check(URL(url))
+        assert "pw" not in str(info.value)
+        assert "user@" not in str(info.value)
 
     def test_any_allows_every_http_origin_anonymously(self) -> None:
         """`allow_origins="any"` makes every http(s) origin anonymous, never trusted."""
