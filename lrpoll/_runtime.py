@@ -203,18 +203,32 @@ class Runtime:
             self.logger(rec).debug(
                 "poll", attempt=rec.attempts, decision=type(decision).__name__, sent=adv.sent
             )
+        if isinstance(decision, Retry):
+            self.retries += 1
+            now = self.time()  # the instant the step decided: nothing awaited since
+            origin = origin_of(URL(rec.url, encoded=True))
+            delay = self._pacing.after_retry(
+                origin, now, decision.delay, throttled=adv.throttled, key=rec
+            )
+            self.heap.push(rec, now + delay)
+            return
+        if adv.sent and self._pacing.active:
+            self._release(rec)
         if isinstance(decision, Running):
             self._observe(rec, decision.progress, decision.message, progressed=adv.progressed)
             if rec.state in POLLED and adv.due is not None:
                 self.heap.push(rec, adv.due)
-        elif isinstance(decision, Retry):
-            self.retries += 1
-            now = self.time()  # the instant the step decided: nothing awaited since
-            origin = origin_of(URL(rec.url, encoded=True))
-            delay = self._pacing.after_retry(origin, now, decision.delay, throttled=adv.throttled)
-            self.heap.push(rec, now + delay)
         else:
             self._finish(rec, answered=isinstance(decision, Succeeded), progressed=adv.progressed)
+
+    def _release(self, rec: OpRecord) -> None:
+        """A good answer refills its host's retry bucket: deferred retries go sooner."""
+        now = self.time()
+        released = self._pacing.after_success(origin_of(URL(rec.url, encoded=True)), now, rec)
+        for other, due in released:
+            # Only a record still waiting on the heap for a later slot is moved up.
+            if other.due is not None and other.due > due:
+                self.heap.push(other, due)
 
     async def poll_now(self, rec: OpRecord) -> None:
         """Poll ``rec`` now (``op.poll_once()``); nothing for a stopped or ended one."""
