@@ -71,7 +71,7 @@ async def test_stop(scheduler: Scheduler, server: FakeLROServer, mechanism: str)
 
 @pytest.mark.parametrize("mechanism", MECHANISMS)
 async def test_cancel(scheduler: Scheduler, server: FakeLROServer, mechanism: str) -> None:
-    """``abandon="cancel"`` sends exactly one cancel, confirms it, and lets the cancel propagate."""
+    """G49/G53: ``abandon="cancel"``: one cancel, confirmed, the cancel propagates (all ways)."""
     op, job = await start(scheduler, server, JobScript.cancel_async(1), abandon="cancel")
     abandoned_at = now() + 2.5
     await abandon(op, mechanism, 2.5)

@@ -59,7 +59,7 @@ class TestRoundTrip:
     """A checkpoint resumed by another scheduler continues where the first one left off."""
 
     async def test_two_schedulers(self, server: FakeLROServer) -> None:
-        """Same status URL and attempts; the PollTimeout instant keeps the time left.
+        """I56: same status URL and attempts; the PollTimeout instant keeps the time left.
 
         Loop time jumps 1000 s between the two, wall time hardly moves: the checkpoint's
         deadline is in wall-clock time, so the time left is what it was, within the few
@@ -266,7 +266,7 @@ async def test_no_secrets_inside(
     credential: Callable[[str], Credential],
     shows: Callable[[Any], Any],
 ) -> None:
-    """A credential's secret and a cookie sent with the start request never reach the text."""
+    """I56: a credential's secret and a start-request cookie never reach the checkpoint."""
     secret = "s3cr3t-" + os.urandom(8).hex()
     cookie = "c00kie-" + os.urandom(8).hex()
     creds = {server.base_url: credential(secret)}
@@ -326,7 +326,7 @@ class TestRejected:
         change: Callable[[dict[str, Any]], object],
         match: str,
     ) -> None:
-        """Unknown versions, wrong types and impossible values are refused, naming the field."""
+        """I57: unknown versions, wrong types and impossible values are refused, naming it."""
         _, text = await saved(scheduler, server, JobScript.slow())
         doc = json.loads(text)
         change(doc)
@@ -366,7 +366,7 @@ class TestRejected:
         edit: Callable[[str], str],
         match: str,
     ) -> None:
-        """Bad JSON, NaN/Infinity, overflow and texts over the size cap are refused."""
+        """I57: bad JSON, NaN/Infinity, overflow and texts over the size cap are refused."""
         _, text = await saved(scheduler, server, JobScript.slow())
         await self.refused(scheduler, server, edit(text), match)
         await self.refused(scheduler, server, edit(text).encode(), match)
@@ -394,7 +394,7 @@ class TestRejected:
         tamper: bool,
         match: str,
     ) -> None:
-        """A tampered, wrongly keyed, unchecked or missing signature is refused."""
+        """I57: a tampered, wrongly keyed, unchecked or missing signature is refused."""
         op, _ = await start(scheduler, server, JobScript.slow())
         await anyio.sleep(2.5)
         text = op.checkpoint(key=sign_with)
@@ -417,7 +417,7 @@ class TestRejected:
         assert load(shuffled, key=KEY)["id"] == op.id
 
     async def test_status_url_off_origin(self, scheduler: Scheduler, server: FakeLROServer) -> None:
-        """A status URL off the trusted origins is refused with UntrustedURL; nothing sent."""
+        """I58: a status URL off the trusted origins is refused with UntrustedURL; nothing sent."""
         _, text = await saved(scheduler, server, JobScript.slow())
         doc = json.loads(text)
         for url in (
@@ -462,7 +462,7 @@ class TestRejected:
 
 
 async def test_resumes_spread_over_one_interval(server: FakeLROServer) -> None:
-    """200 resumed operations send their first polls spread over one interval, reproducibly."""
+    """F46/F47: 200 resumed ops poll first spread over one interval; same seed, same times."""
     async with Scheduler(base_url=server.base_url) as first:
         op, _ = await start(first, server, JobScript.slow(), spec=make_spec(interval=2.0))
         await anyio.sleep(0.5)
@@ -498,7 +498,7 @@ class TestGolden:
     """Checkpoints written by format v1 load with the current code (tests/data)."""
 
     def test_unsigned_fields(self) -> None:
-        """The unsigned golden file loads and keeps its fields."""
+        """I59: the unsigned golden file (format v1) loads and keeps its fields."""
         doc = load((DATA / "checkpoint-v1.json").read_text())
         assert (doc["v"], doc["kind"], doc["state"]) == (1, "lrpoll.checkpoint", "running")
         assert doc["status_url"] == GOLDEN_ORIGIN + "/api/exports/job-1/status"

@@ -154,7 +154,7 @@ class TestKinds:
         assert len(cancels(server, job)) == 1
 
     async def test_refused_off_origin(self, scheduler: Scheduler, server: FakeLROServer) -> None:
-        """A cancel URL off the trusted origins is never sent; the message says why."""
+        """A10: a cancel URL off the trusted origins is never sent; the message says why."""
         spec = make_spec(cancel=CancelSpec(url="http://127.0.0.2:9/cancel/{start.jobId}"))
         op, _ = await start(scheduler, server, JobScript.slow(), spec=spec)
         await anyio.sleep(1.5)
@@ -315,7 +315,7 @@ class TestRaces:
     async def test_cancel_just_after_completion(
         self, scheduler: Scheduler, server: FakeLROServer
     ) -> None:
-        """The job completed while the poll that says so was in flight: result kept."""
+        """G51: the job completed while the poll saying so was in flight: result kept."""
         op, job = await start(scheduler, server, JobScript.timed(3.0, polls=1))
         await anyio.sleep(2.5)
         server.delay_next(f"{PREFIX}/*/status", seconds=5)  # the poll at 3 comes back at 8

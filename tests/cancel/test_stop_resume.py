@@ -125,7 +125,7 @@ async def test_resume_running_is_a_no_op(scheduler: Scheduler, server: FakeLROSe
 async def test_stopped_time_does_not_count_towards_max_duration(
     scheduler: Scheduler, server: FakeLROServer
 ) -> None:
-    """max_duration=10, stopped for 100 s at 3.5 s: PollTimeout comes 10 s of running later."""
+    """E41: max_duration=10, stopped 100 s at 3.5 s: PollTimeout comes 10 s of running later."""
     spec = make_spec(max_duration=10)
     started_at = now()
     op, _ = await start(scheduler, server, JobScript.slow(), spec=spec)

@@ -450,7 +450,7 @@ class TestRedirect:
     async def test_303_is_followed_to_the_entity(
         self, server: FakeOData, scheduler: lrpoll.Scheduler
     ) -> None:
-        """The runtime follows the 303 with GET; the entity is the result."""
+        """C21: the runtime follows the 303 with GET under the same rules; the entity is it."""
         server.redirect_when_done = True
         op = await scheduler.start("POST", EXPORTS, spec=odata_async(), headers=ASYNC)
         assert await op == entity(server, 42)

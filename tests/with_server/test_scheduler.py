@@ -275,7 +275,7 @@ class TestLifecycle:
         assert all(j.polls == 2 for j in jobs)
 
     async def test_exit_with_500_running_operations_leaves_nothing(self) -> None:
-        """Leaving the scheduler stops every op, wakes awaiters, closes its session, no tasks."""
+        """G50: leaving with 500 running ops stops each, wakes awaiters, closes the session."""
         before = asyncio.all_tasks()
         outcomes: list[str] = []
 
