@@ -263,7 +263,7 @@ def load(token: str | bytes, *, key: bytes | None = None) -> dict[str, Any]:
         raise CheckpointError("checkpoint counters are negative")
     # 1e400 parses as inf: an infinite elapsed or progress is as wrong as a NaN.
     for name in ("elapsed", "progress", "saved_at", *(_FIELDS_V2 if version == 2 else ())):
-        if isinstance(doc[name], float) and not math.isfinite(doc[name]):
+        if isinstance(doc.get(name), float) and not math.isfinite(doc[name]):
             raise CheckpointError(f"checkpoint field {name!r} is not a finite number")
     for name in ("status_url", "request_url"):
         try:
@@ -277,6 +277,9 @@ def load(token: str | bytes, *, key: bytes | None = None) -> dict[str, Any]:
             raise CheckpointError("checkpoint signature does not match")
     elif sig is not None:
         raise CheckpointError("checkpoint is signed: pass the key to check it")
+    for name in fields:
+        # An optional field left out reads as null (after the signature: it covers the text).
+        doc.setdefault(name, None)
     return doc
 
 
