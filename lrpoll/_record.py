@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._machine import TERMINAL, next_state
+from ._secrets import scrub
 
 if TYPE_CHECKING:
     import asyncio
@@ -52,6 +53,14 @@ class Update:
     progress: float | None
     message: str | None
     status: Any
+
+    def __repr__(self) -> str:
+        # The status is the server's document as received; what it echoes of a
+        # credential is hidden where it is shown, as in exception messages.
+        return scrub(
+            f"Update(state={self.state!r}, progress={self.progress!r}, "
+            f"message={self.message!r}, status={self.status!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -375,7 +375,8 @@ class StepResult:
     """
 
     decision: Decision | None
-    checkpoint: str | None
+    # Left out of the repr: it holds the status URL as the server signed it (?sig=).
+    checkpoint: str | None = field(repr=False)
     due: float | None
     sent: bool = False
     throttled: bool = False
