@@ -42,7 +42,7 @@ class TestDecide:
     @UNIT
     @given(spec=decision_specs(), observation=observations())
     def test_total_deterministic_bounded(self, spec: PollSpec, observation: Observation) -> None:
-        """One of four decisions, never an exception, repeatable, delays within the deadline."""
+        """L69/L70: one of four decisions, never another exception, repeatable, in the deadline."""
         # The first poll's delay, from the same start answer: finite and before the deadline.
         delay, warnings = first_delay(spec, observation)
         assert math.isfinite(delay)
@@ -97,14 +97,14 @@ class TestBackoff:
         rand=st.floats(min_value=-1.0, max_value=2.0),
     )
     def test_within_bounds(self, backoff: Backoff, polls: int, rand: float) -> None:
-        """Every delay lies in ``[min_delay, max_delay]``."""
+        """L70: every delay lies in ``[min_delay, max_delay]``."""
         delay = backoff_delay(backoff, polls, rand)
         assert backoff.min_delay <= delay <= backoff.max_delay
 
     @UNIT
     @given(backoff=backoffs(), polls=st.integers(min_value=1, max_value=10**4))
     def test_monotone_without_jitter(self, backoff: Backoff, polls: int) -> None:
-        """Without jitter the next delay is never shorter than this one."""
+        """L70: without jitter the next delay is never shorter than this one."""
         plain = Backoff(
             kind=backoff.kind,
             delay=backoff.delay,
@@ -154,7 +154,7 @@ class TestUrlFiller:
     @UNIT
     @given(template=st.sampled_from(SEGMENT_TEMPLATES), value=url_values)
     def test_one_segment(self, template: str, value: Any) -> None:
-        """``{expr}`` output stays inside one segment: same scheme, host and segment count."""
+        """L71: ``{expr}`` output stays in one segment: same scheme, host and segment count."""
         url = fill(template, value)
         if url is None:
             return
@@ -171,7 +171,7 @@ class TestUrlFiller:
     @UNIT
     @given(template=st.sampled_from(RESERVED_TEMPLATES), value=url_values)
     def test_reserved_keeps_origin(self, template: str, value: Any) -> None:
-        """``{+expr}`` never changes the scheme or host, nor adds a query or dot segment."""
+        """L71: ``{+expr}`` never changes the scheme or host, nor adds a query or dot segment."""
         url = fill(template, value)
         if url is None:
             return
@@ -221,7 +221,7 @@ class TestRetryAfter:
     def test_never_raises(
         self, value: str, received_at: float, date: str | None, age: bool, ms: bool
     ) -> None:
-        """The delay is None or finite in ``[0, 9999999999]`` (dates: up to year 9999)."""
+        """L72: the delay is None or finite in ``[0, 9999999999]`` (dates: up to year 9999)."""
         delay, warning = parse_retry_after(
             value, received_at=received_at, date=date, age_present=age, milliseconds=ms
         )

@@ -120,7 +120,7 @@ class TestConnections:
     """Dropped connections, timeouts and refused connections (F48)."""
 
     async def test_dropped_connection_is_retried(self, server: FakeLROServer) -> None:
-        """A dropped connection (twice: aiohttp resends a GET once) is one retried fault."""
+        """F48: a dropped connection (twice: aiohttp resends a GET once) is one retried fault."""
         job = server.add_job(JobScript.success(polls=0))
         server.drop_connection_next("*/status", times=2)
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
@@ -129,7 +129,7 @@ class TestConnections:
         assert [r.status for r in server.requests] == [0, 0, 200]
 
     async def test_drops_past_the_budget_raise_request_error(self, server: FakeLROServer) -> None:
-        """Drops on every poll end in RequestError naming the URL and the fault."""
+        """F48: drops on every poll end in RequestError naming the URL and the fault."""
         job = server.add_job(JobScript.slow())
         server.drop_connection_next("*/status", times=100)
         spec = export_spec(errors=_budget(max_consecutive=1))

@@ -111,7 +111,7 @@ class TestRelativeLocations:
     async def test_relative_location(
         self, server: FakeLROServer, location: str, raw_path: str
     ) -> None:
-        """A path-relative Location resolves against the request URL, `/x` against the origin."""
+        """B17: a relative Location resolves against the request URL, `/x` against the origin."""
         server.add_job(JobScript.success(polls=0))
         _start_answer(server, {}, headers={"Location": location})
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
