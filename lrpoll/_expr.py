@@ -76,6 +76,38 @@ def json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
     return deepest
 
 
+def _bracket_depth(source: str) -> int:
+    """The deepest nesting of brackets and ``!`` runs in ``source``, outside quoted strings.
+
+    Read before parsing: jmespath parses these recursively, so how deep it can go would
+    otherwise depend on the interpreter's recursion limit and stack.
+    """
+    deepest = depth = nots = 0
+    quote = ""
+    escaped = False
+    for ch in source:
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+            continue
+        if ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == "!":
+            nots += 1
+        elif not ch.isspace():
+            nots = 0
+        deepest = max(deepest, depth + nots)
+    return deepest
+
+
 def _tree_depth(node: Mapping[str, Any]) -> int:
     deepest = 0
     stack: list[tuple[Any, int]] = [(node, 1)]
@@ -206,6 +238,10 @@ class Expression:
                 f"expression is {len(source)} characters, over the limit of "
                 f"{MAX_EXPRESSION_LENGTH}",
                 field=field,
+            )
+        if _bracket_depth(source) > MAX_EXPRESSION_DEPTH:
+            raise SpecError(
+                f"expression is nested deeper than {MAX_EXPRESSION_DEPTH} levels", field=field
             )
         self.source = source
         self.field = field

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -44,6 +45,17 @@ class TestExpressionLimits:
         with pytest.raises(SpecError) as info:
             PollSpec(status_url="/s", done=text)
         assert info.value.field == "done"
+
+    @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
+    def test_refused_whatever_the_recursion_limit(self, text: str) -> None:
+        """The limits hold with a raised recursion limit too (they do not rely on it)."""
+        saved = sys.getrecursionlimit()
+        sys.setrecursionlimit(100_000)
+        try:
+            with pytest.raises(SpecError):
+                Expression(text, field="done")
+        finally:
+            sys.setrecursionlimit(saved)
 
     @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
     def test_hostile_expression_from_json(self, text: str) -> None:
