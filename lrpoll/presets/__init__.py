@@ -14,12 +14,15 @@ from typing import Any, Final
 from .azure import azure_lro
 from .google import google_operation, google_operation_url
 from .odata import odata_async, respond_async_headers
+from .oracle import oracle_export, oracle_status_url
 
 __all__ = [
     "azure_lro",
     "google_operation",
     "google_operation_url",
     "odata_async",
+    "oracle_export",
+    "oracle_status_url",
     "respond_async_headers",
 ]
 

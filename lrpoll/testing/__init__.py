@@ -13,6 +13,7 @@ from ._server import FakeLROServer, RequestRecord
 from .azure import AzureFlow, AzureOperation, FakeAzure
 from .google import FakeGoogleOperations, GoogleOperationRecord, GoogleOperationScript
 from .odata import FakeOData, ODataJob, ODataScript
+from .oracle import FakeOracleOTM, OracleExport, OracleScript, OracleTable
 
 __all__ = [
     "AzureFlow",
@@ -23,6 +24,7 @@ __all__ = [
     "FakeJob",
     "FakeLROServer",
     "FakeOData",
+    "FakeOracleOTM",
     "GoogleOperationRecord",
     "GoogleOperationScript",
     "JobScript",
@@ -30,5 +32,8 @@ __all__ = [
     "LoopbackServer",
     "ODataJob",
     "ODataScript",
+    "OracleExport",
+    "OracleScript",
+    "OracleTable",
     "RequestRecord",
 ]
