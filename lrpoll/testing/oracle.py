@@ -225,13 +225,11 @@ class OracleExport:
         if self.tick <= self.pending_ticks:
             return
         self.progress = "processing"
-        index, table = next(
-            ((i, t) for i, t in enumerate(self.tables) if t.progress not in _FINISHED),
-            (-1, None),
-        )
-        if table is None:
+        running = [(i, t) for i, t in enumerate(self.tables) if t.progress not in _FINISHED]
+        if not running:
             self._finish("succeeded")
             return
+        index, table = running[0]
         if table.started is None:
             table.started = self.tick
             if self.script.kind in ("fail_table", "interrupt") and index == self.script.table:
