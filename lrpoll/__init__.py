@@ -55,6 +55,7 @@ from ._spec import (
     StatusRule,
     View,
 )
+from ._specfile import SpecFormat, load_spec, loads_spec
 from ._step import StepResult, checkpoint_for, step
 from ._transport import Transport
 
@@ -114,6 +115,7 @@ __all__ = [
     "SendFault",
     "Sender",
     "SpecError",
+    "SpecFormat",
     "StartRetry",
     "StatusRule",
     "StepResult",
@@ -130,6 +132,8 @@ __all__ = [
     "decide",
     "decoder",
     "discovery",
+    "load_spec",
+    "loads_spec",
     "parse_retry_after",
     "preset",
     "preset_names",

@@ -130,13 +130,19 @@ class SpecError(LrpollError, ValueError):
     Attributes:
         field: the spec field at fault (``"done"``, ``"status_url"``, ``"cancel.url"``, ...).
         position: the character offset in that field's text, when known.
+        file: the spec file (or source) it was read from, for `load_spec`; else None.
     """
 
-    def __init__(self, message: str, *, field: str, position: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str, position: int | None = None, file: str | None = None
+    ) -> None:
         where = field if position is None else f"{field} at position {position}"
+        if file is not None:
+            where = f"{file}: {where}" if where else file
         super().__init__(f"{where}: {message}")
         self.field = field
         self.position = position
+        self.file = file
 
 
 class CheckpointError(LrpollError, ValueError):

@@ -303,7 +303,7 @@ LAYERS: list[set[str]] = [
     {"_exceptions", "_secrets", "_auth", "_machine", "_heap"},
     {"_urls", "_expr", "_registry", "_log", "_sender", "testing"},
     {"_spec", "_aiohttp"},
-    {"_retry_after", "presets"},
+    {"_retry_after", "presets", "_specfile"},
     {"_core", "_transport"},
     {"_record"},
     {"_checkpoint", "_pacing"},
