@@ -32,6 +32,7 @@ from lrpoll.testing import FakeOracleOTM, OracleScript
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from pathlib import Path
 
     from lrpoll.testing import RequestRecord
 
@@ -619,3 +620,23 @@ class TestFake:
                 assert await got.read() == b"x,y\n"
             async with session.get(server.object_store_url + "missing") as missing:
                 assert missing.status == 404
+
+
+async def test_cancel_use_case_from_a_spec_file(tmp_path: Path) -> None:
+    """The preset loaded from a TOML file runs the cancel use case like the Python spec."""
+    path = tmp_path / "otm.toml"
+    path.write_text('preset = "oracle"\nnull = ["params.max_duration"]\n[params]\ninterval = 1\n')
+    spec = lrpoll.load_spec(path)
+    assert spec == oracle_export(interval=1, max_duration=None)
+    async with (
+        FakeOracleOTM(first_request_id=12345, cancel_status=204) as server,
+        Scheduler(base_url=server.base_url, credentials=credentials(server)) as scheduler,
+    ):
+        op = await scheduler.start("POST", EXPORTS, json=request_body(server), spec=spec)
+        await anyio.sleep(3.5)
+        outcome = await op.cancel()
+    assert (outcome.kind, outcome.http_status) == ("cancelled", 204)
+    assert [r.path for r in cancels(server)] == [
+        ROOT + "/custom-actions/cancel/exportRequests/12345"
+    ]
+    assert table_progress(op.status) == ["succeeded", "cancelled"]
