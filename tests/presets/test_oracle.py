@@ -132,7 +132,7 @@ class TestSpec:
     def test_every_progress_value(self, progress: str, completed: bool, state: str) -> None:
         """Each documented progress value (and both cancel spellings) has its outcome."""
         doc = {"progress": progress, "completed": completed}
-        decision = lrpoll.decide(oracle_export(), lrpoll.Observation(status=200, body=doc))
+        decision = lrpoll.decide(oracle_export(), lrpoll.Observation(http_status=200, body=doc))
         got = "running" if isinstance(decision, lrpoll.Running) else None
         if isinstance(decision, lrpoll.Succeeded):
             got = "succeeded"
@@ -157,7 +157,7 @@ class TestSpec:
 
     def test_document_without_progress_is_malformed(self) -> None:
         """A 200 without ``progress`` is not a status document: retried, never running."""
-        decision = lrpoll.decide(oracle_export(), lrpoll.Observation(status=200, body={}))
+        decision = lrpoll.decide(oracle_export(), lrpoll.Observation(http_status=200, body={}))
         assert isinstance(decision, lrpoll.Retry)
 
     @pytest.mark.parametrize(
