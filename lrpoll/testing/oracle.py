@@ -31,7 +31,6 @@ tick, then ``succeeded``. When every table has succeeded the export is ``succeed
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import csv
@@ -456,26 +455,9 @@ class FakeOracleOTM(LoopbackServer):
         """
         del self.exports[request_id]
 
-    def fail_next(
-        self,
-        path_glob: str = "*",
-        status: int = 503,
-        body: bytes | Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        times: int = 1,
-    ) -> None:
-        """Answer the next `times` matching requests with `status` and `body` (JSON)."""
-        if body is None:
-            body = _problem(status, "Service Unavailable")
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        all_headers = {"Content-Type": "application/json", **(headers or {})}
-        self._add(_Fault("fail", path_glob, times, status, raw, all_headers))
-
-    def delay_next(self, path_glob: str = "*", seconds: float = 1.0, times: int = 1) -> None:
-        """Hold the next `times` matching requests for `seconds` of loop time, then answer them."""
-        if not seconds >= 0:
-            raise ValueError("seconds must be >= 0")
-        self._add(_Fault("delay", path_glob, times, seconds=seconds))
+    def _fault_body(self, status: int) -> Mapping[str, Any]:
+        """`fail_next`'s default body: Oracle's error shape for `status`."""
+        return _problem(status, "Service Unavailable" if status == 503 else "Error")
 
     # -- request pipeline --------------------------------------------------------------------
 
@@ -493,11 +475,9 @@ class FakeOracleOTM(LoopbackServer):
         return bool(colon) and hmac.compare_digest(f"{user}:{password}".encode(), expected)
 
     async def _answer(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
-        delay, fault = self._take_faults(request.path)
-        if delay:
-            await asyncio.sleep(delay)
-        if fault is not None:
-            return web.Response(status=fault.status, body=fault.body, headers=fault.headers)
+        injected = await self._injected(request)
+        if injected is not None:
+            return injected
         if not self._authorized(request):
             return web.json_response(
                 _problem(401, "Unauthorized"),
