@@ -99,6 +99,7 @@ INTERNAL: dict[str, dict[str, str]] = {
     },
     "lrpoll.presets": {
         "_params.error_budget": "reads the presets' errors parameter; ErrorBudget is public",
+        "_params.api_root": "reads the presets' api_root parameter",
     },
     "lrpoll.compat": {},
 }

@@ -47,12 +47,13 @@ documents disagree on the answer; both read the same way here:
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any, Final
 
 from .._exceptions import SpecError
+from .._expr import UrlTemplate
 from .._registry import preset
 from .._spec import CancelSpec, PollSpec
+from ._params import api_root as _root
 from ._params import error_budget
 
 if TYPE_CHECKING:
@@ -62,8 +63,6 @@ __all__ = ["RESPOND_ASYNC", "oracle_export", "oracle_status_url"]
 
 RESPOND_ASYNC: Final = {"Prefer": "respond-async"}
 """The start headers that ask for an asynchronous export (the preset's ``start_headers``)."""
-
-_SCHEME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 # Reference: "Get Export Status" (the exportStatuses schema): progress is one of
 # processing, pending, failed, interrupted, succeeded, cancelling, cancelled, unknown.
@@ -89,18 +88,6 @@ _PARTS: Final = f"{_TABLES}[].parts.items[]"
 _ID: Final = "last.result.body.requestID || start.result.body.requestID || start.requestID"
 # Oracle REST errors: {"type", "title", "status", "detail", "o:errorCode"}.
 _CANCEL_MESSAGE: Final = "body.detail || body.title"
-
-
-def _root(api_root: object) -> str:
-    """``api_root`` as template text: no trailing slash, a leading one unless absolute."""
-    if not isinstance(api_root, str):
-        raise SpecError(f"must be a string, not {api_root!r}", field="params.api_root")
-    if any(c in api_root for c in "?#"):
-        raise SpecError("an API root has no query or fragment", field="params.api_root")
-    root = api_root.rstrip("/")
-    if root and not _SCHEME.match(root) and not root.startswith("/"):
-        root = "/" + root
-    return root
 
 
 def _raw_string(text: str) -> str:
@@ -185,8 +172,7 @@ def oracle_export(
         OCI pre-authenticated request URL (``…/p/<token>/…``) is a secret: leave
         ``target_url`` unset and join it to each ``partName`` yourself.
     """
-    # The root is literal text in the templates: braces in it are not placeholders.
-    root = _root(api_root).replace("{", "{{").replace("}", "}}")
+    root = _root(api_root)
     return PollSpec(
         name="oracle",
         request_headers=request_headers,
@@ -219,11 +205,11 @@ def oracle_export(
 def oracle_status_url(request_id: int | str, *, api_root: str = "/logisticsRestApi/data/v1") -> str:
     """The status URL of export request ``request_id``, for ``scheduler.watch(url, spec)``.
 
+    ``request_id`` fills one path segment, percent-encoded where needed.
+
     Raises:
-        SpecError: when ``api_root`` is not a usable root, or ``request_id`` is not a
-            number or a non-empty string of letters, digits, ``-`` and ``_``.
+        SpecError: when ``api_root`` is not a usable root.
+        TemplateError: when ``request_id`` is empty, ``.`` or ``..``.
     """
-    text = str(request_id)
-    if isinstance(request_id, bool) or not re.fullmatch(r"[A-Za-z0-9_-]+", text):
-        raise SpecError(f"not an export request id: {request_id!r}", field="request_id")
-    return f"{_root(api_root)}/exportStatuses/{text}"
+    template = UrlTemplate(f"{_root(api_root)}/exportStatuses/{{operation}}", field="api_root")
+    return template.fill({"operation": str(request_id)})

@@ -194,11 +194,12 @@ class TestSpec:
         assert info.value.field == field
 
     def test_status_url_for_watch(self) -> None:
-        """oracle_status_url builds the status URL of a known request id."""
+        """oracle_status_url builds the status URL of a known id, quoted as one segment."""
         assert oracle_status_url(303) == ROOT + "/exportStatuses/303"
         assert oracle_status_url("7", api_root="v1/") == "/v1/exportStatuses/7"
-        with pytest.raises(SpecError):
-            oracle_status_url("../admin")
+        assert oracle_status_url("../admin") == ROOT + "/exportStatuses/..%2Fadmin"
+        with pytest.raises(lrpoll.TemplateError):
+            oracle_status_url("..")
 
 
 class TestSuccess:
