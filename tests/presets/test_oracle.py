@@ -403,6 +403,68 @@ class TestCancelUseCase:
         assert len(await op) == 4
         assert op.state == "succeeded"
 
+    async def test_cancel_at_once(self) -> None:
+        """With no cancelling ticks the next read confirms the cancel."""
+        async with (
+            FakeOracleOTM(cancel_ticks=0) as server,
+            Scheduler(base_url=server.base_url, credentials=credentials(server)) as scheduler,
+        ):
+            server.script_next(OracleScript.slow())
+            op = await start(scheduler, server)
+            await anyio.sleep(1.5)
+            outcome = await op.cancel()
+            assert outcome.kind == "cancelled"
+            assert table_progress(op.status) == ["cancelled", "cancelled"]
+
+
+class TestCancelOperationReference:
+    """The "Cancel Export Request" operation reference: 204, or 404."""
+
+    @pytest.fixture(name="server")
+    async def _server(self) -> AsyncIterator[FakeOracleOTM]:
+        """A fake answering cancels as the operation reference documents."""
+        async with FakeOracleOTM(cancel_status=204) as server:
+            yield server
+
+    async def test_completed_between_polls_finishes_anyway(
+        self, server: FakeOracleOTM, scheduler: Scheduler
+    ) -> None:
+        """A 204 for an export that had completed: the next read shows it succeeded."""
+        op = await start(scheduler, server)
+        await anyio.sleep(3.5)
+        export = server.exports[303]
+        for _ in range(2):
+            export.advance()
+        outcome = await op.cancel()
+        assert (outcome.kind, outcome.http_status, outcome.state) == (
+            "finished_anyway",
+            204,
+            "succeeded",
+        )
+        assert len(await op) == 4
+
+
+class TestCancelBothVariants:
+    """What both documented cancel behaviours share (200 + cancelling, and 204)."""
+
+    @pytest.fixture(name="server", params=[200, 204], ids=["use-case-200", "reference-204"])
+    async def _server(self, request: pytest.FixtureRequest) -> AsyncIterator[FakeOracleOTM]:
+        """A fake answering accepted cancels with 200 + cancelling, or with 204."""
+        async with FakeOracleOTM(cancel_status=request.param) as server:
+            yield server
+
+    async def test_running_export_is_cancelled(
+        self, server: FakeOracleOTM, scheduler: Scheduler
+    ) -> None:
+        """Accepted, then polling confirms cancelled; the finished table keeps succeeded."""
+        op = await start(scheduler, server)
+        await anyio.sleep(3.5)
+        outcome = await op.cancel()
+        assert (outcome.kind, outcome.http_status) == ("cancelled", server.cancel_status)
+        assert table_progress(op.status) == ["succeeded", "cancelled"]
+        with pytest.raises(OperationCancelled, match="export request 303 cancelled"):
+            await op
+
     async def test_unknown_request_is_not_found(
         self, server: FakeOracleOTM, scheduler: Scheduler
     ) -> None:
@@ -448,67 +510,6 @@ class TestCancelUseCase:
         polls = server.exports[303].polls
         await anyio.sleep(3)
         assert server.exports[303].polls > polls
-
-    async def test_cancel_at_once(self) -> None:
-        """With no cancelling ticks the next read confirms the cancel."""
-        async with (
-            FakeOracleOTM(cancel_ticks=0) as server,
-            Scheduler(base_url=server.base_url, credentials=credentials(server)) as scheduler,
-        ):
-            server.script_next(OracleScript.slow())
-            op = await start(scheduler, server)
-            await anyio.sleep(1.5)
-            outcome = await op.cancel()
-            assert outcome.kind == "cancelled"
-            assert table_progress(op.status) == ["cancelled", "cancelled"]
-
-
-class TestCancelOperationReference:
-    """The "Cancel Export Request" operation reference: 204, or 404."""
-
-    @pytest.fixture(name="server")
-    async def _server(self) -> AsyncIterator[FakeOracleOTM]:
-        """A fake answering cancels as the operation reference documents."""
-        async with FakeOracleOTM(cancel_status=204) as server:
-            yield server
-
-    async def test_running_export_is_cancelled(
-        self, server: FakeOracleOTM, scheduler: Scheduler
-    ) -> None:
-        """204, then polling confirms cancelled; the finished table keeps succeeded."""
-        op = await start(scheduler, server)
-        await anyio.sleep(3.5)
-        outcome = await op.cancel()
-        assert (outcome.kind, outcome.http_status) == ("cancelled", 204)
-        assert table_progress(op.status) == ["succeeded", "cancelled"]
-
-    async def test_completed_between_polls_finishes_anyway(
-        self, server: FakeOracleOTM, scheduler: Scheduler
-    ) -> None:
-        """A 204 for an export that had completed: the next read shows it succeeded."""
-        op = await start(scheduler, server)
-        await anyio.sleep(3.5)
-        export = server.exports[303]
-        for _ in range(2):
-            export.advance()
-        outcome = await op.cancel()
-        assert (outcome.kind, outcome.http_status, outcome.state) == (
-            "finished_anyway",
-            204,
-            "succeeded",
-        )
-        assert len(await op) == 4
-
-    async def test_unknown_request_is_not_found(
-        self, server: FakeOracleOTM, scheduler: Scheduler
-    ) -> None:
-        """A 404 is not_found."""
-        server.script_next(OracleScript.slow())
-        op = await start(scheduler, server)
-        await anyio.sleep(1.5)
-        server.forget(303)
-        outcome = await op.cancel()
-        assert (outcome.kind, outcome.http_status) == ("not_found", 404)
 
 
 class TestFake:
