@@ -642,3 +642,14 @@ async def test_cancel_use_case_from_a_spec_file(tmp_path: Path) -> None:
         ROOT + "/custom-actions/cancel/exportRequests/12345"
     ]
     assert table_progress(op.status) == ["succeeded", "cancelled"]
+
+
+async def test_a_synchronous_answer_is_not_polled(
+    server: FakeOracleOTM, scheduler: Scheduler
+) -> None:
+    """Without respond-async the 200 CSV names no status: start raises, nothing is polled."""
+    spec = oracle_export().replace(start_headers=None)
+    body = {"tables": {"items": [{"tableName": "SHIPMENT"}]}}
+    with pytest.raises(lrpoll.TemplateError, match="yields null"):
+        await scheduler.start("POST", EXPORTS, json=body, spec=spec)
+    assert [r.method for r in server.requests] == ["POST"]

@@ -10,6 +10,9 @@ file stays true at run time too.
 from __future__ import annotations
 
 import asyncio
+import json
+import tempfile
+from pathlib import Path
 from typing import Any, assert_type
 
 import lrpoll
@@ -57,6 +60,13 @@ def specs() -> None:
     except lrpoll.SpecError as exc:
         assert_type(exc.field, str)
         assert_type(exc.position, int | None)
+        assert_type(exc.file, str | None)
+    assert_type(lrpoll.loads_spec(json.dumps(data), format="json"), lrpoll.PollSpec)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "spec.json")
+        path.write_text(json.dumps(data))
+        assert_type(lrpoll.load_spec(path), lrpoll.PollSpec)
+        assert_type(lrpoll.load_spec(str(path)), lrpoll.PollSpec)
 
 
 def expressions() -> None:
