@@ -20,7 +20,7 @@ with the request id, writes the exported files ("parts") to the caller's own
 
 | ``progress``                               | outcome                                    |
 |--------------------------------------------|--------------------------------------------|
-| ``succeeded`` with ``completed: true``     | succeeded: the list of parts               |
+| ``succeeded`` (unless ``completed: false``) | succeeded: the list of parts              |
 | ``failed``, ``interrupted``                | `OperationFailed` (the failed table's      |
 |                                            | ``detail``, else the request's state)      |
 | ``unknown`` with ``completed: true``       | `OperationFailed`                          |
@@ -68,7 +68,8 @@ RESPOND_ASYNC: Final = {"Prefer": "respond-async"}
 # processing, pending, failed, interrupted, succeeded, cancelling, cancelled, unknown.
 # The "Cancel Request" use case is rendered with "canceling" in places: both spellings
 # are running, and "canceled" reads as "cancelled".
-_DONE: Final = "completed == `true` && progress == 'succeeded'"
+# A document without the completed flag is read by its progress alone.
+_DONE: Final = "progress == 'succeeded' && completed != `false`"
 _FAILED: Final = (
     "contains(['failed', 'interrupted'], progress)"
     " || (completed == `true` && progress == 'unknown')"
@@ -132,7 +133,7 @@ def oracle_export(
     | field           | expression / value                                              |
     |-----------------|-----------------------------------------------------------------|
     | status URL      | ``Location``, else ``{api_root}/exportStatuses/{requestID}``    |
-    | ``done``        | ``completed == `true` && progress == 'succeeded'``              |
+    | ``done``        | ``progress == 'succeeded' && completed != `false```             |
     | ``failed``      | ``progress`` ``failed`` or ``interrupted`` (or ``unknown`` and  |
     |                 | ``completed``)                                                  |
     | ``cancelled``   | ``progress`` ``cancelled`` (or ``canceled``)                    |

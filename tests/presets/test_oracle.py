@@ -122,6 +122,7 @@ class TestSpec:
             ("unknown", False, "running"),
             ("succeeded", True, "succeeded"),
             ("succeeded", False, "running"),
+            ("succeeded", None, "succeeded"),
             ("failed", True, "failed"),
             ("interrupted", True, "failed"),
             ("unknown", True, "failed"),
@@ -129,9 +130,11 @@ class TestSpec:
             ("canceled", True, "cancelled"),
         ],
     )
-    def test_every_progress_value(self, progress: str, completed: bool, state: str) -> None:
+    def test_every_progress_value(self, progress: str, completed: bool | None, state: str) -> None:
         """Each documented progress value (and both cancel spellings) has its outcome."""
-        doc = {"progress": progress, "completed": completed}
+        doc: dict[str, Any] = {"progress": progress}
+        if completed is not None:
+            doc["completed"] = completed
         decision = lrpoll.decide(oracle_export(), lrpoll.Observation(http_status=200, body=doc))
         got = "running" if isinstance(decision, lrpoll.Running) else None
         if isinstance(decision, lrpoll.Succeeded):
