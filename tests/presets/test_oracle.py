@@ -110,7 +110,7 @@ class TestSpec:
         assert spec.cancel.url.startswith(
             "https://otm.example.com/logisticsRestApi/data/v1/custom-actions/cancel/exportRequests/"
         )
-        assert "oracle" in lrpoll.preset_names()
+        assert "oracle" in lrpoll.registry.preset_names()
 
     @pytest.mark.parametrize(
         ("progress", "completed", "state"),
@@ -135,11 +135,13 @@ class TestSpec:
         doc: dict[str, Any] = {"progress": progress}
         if completed is not None:
             doc["completed"] = completed
-        decision = lrpoll.decide(oracle_export(), lrpoll.Observation(http_status=200, body=doc))
-        got = "running" if isinstance(decision, lrpoll.Running) else None
-        if isinstance(decision, lrpoll.Succeeded):
+        decision = lrpoll.core.decide(
+            oracle_export(), lrpoll.core.Observation(http_status=200, body=doc)
+        )
+        got = "running" if isinstance(decision, lrpoll.core.Running) else None
+        if isinstance(decision, lrpoll.core.Succeeded):
             got = "succeeded"
-        elif isinstance(decision, lrpoll.Ended):
+        elif isinstance(decision, lrpoll.core.Ended):
             got = decision.state
         assert got == state
 
@@ -160,8 +162,10 @@ class TestSpec:
 
     def test_document_without_progress_is_malformed(self) -> None:
         """A 200 without ``progress`` is not a status document: retried, never running."""
-        decision = lrpoll.decide(oracle_export(), lrpoll.Observation(http_status=200, body={}))
-        assert isinstance(decision, lrpoll.Retry)
+        decision = lrpoll.core.decide(
+            oracle_export(), lrpoll.core.Observation(http_status=200, body={})
+        )
+        assert isinstance(decision, lrpoll.core.Retry)
 
     @pytest.mark.parametrize(
         ("status", "body", "expected"),
