@@ -151,6 +151,16 @@ class OracleTable:
     detail: str | None = None
 
 
+def _csv(table: str, tag: str, rows: int = 3) -> bytes:
+    """A small CSV export of ``table``: a header row, then ``rows`` rows tagged ``tag``."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([f"{table}_GID", f"{table}_XID", "DOMAIN_NAME"])
+    for row in range(rows):
+        writer.writerow([f"GUEST.{tag}-{row}", f"{tag}-{row}", "GUEST"])
+    return out.getvalue().encode()
+
+
 def _stamp(tick: int) -> str:
     return (_EPOCH + dt.timedelta(seconds=tick)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -195,13 +205,7 @@ class OracleExport:
 
     def part_content(self, table: OracleTable, number: int) -> bytes:
         """The CSV bytes of part ``number`` (1-based) of ``table``."""
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([f"{table.name}_GID", f"{table.name}_XID", "DOMAIN_NAME"])
-        for row in range(3):
-            xid = f"{self.request_id}-{table.item_id}-{number}-{row}"
-            writer.writerow([f"GUEST.{xid}", xid, "GUEST"])
-        return out.getvalue().encode()
+        return _csv(table.name, f"{self.request_id}-{table.item_id}-{number}")
 
     def _finish(self, progress: Progress) -> None:
         self.progress, self.completed, self.ended = progress, True, self.tick
@@ -542,10 +546,7 @@ class FakeOracleOTM(LoopbackServer):
         if not asynchronous:
             if len(names) != 1:
                 return self._bad_request("synchronous export supports a single table")
-            table = OracleTable(item_id=1, name=names[0])
-            rows = OracleExport(
-                request_id=0, tables=[], script=OracleScript(), ticks_per_table=1, pending_ticks=0
-            ).part_content(table, 1)
+            rows = _csv(names[0], "sync")
             return web.Response(body=rows, content_type="text/plain", charset="utf-8")
         target_url = target.get("targetURL") if isinstance(target, dict) else None
         if not isinstance(target_url, str) or not target_url:
