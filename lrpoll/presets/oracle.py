@@ -92,8 +92,8 @@ _CANCEL_MESSAGE: Final = "body.detail || body.title"
 
 
 def _raw_string(text: str) -> str:
-    """``text`` as a JMESPath raw string literal (``'...'``)."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """``text`` (without backslashes) as a JMESPath raw string literal (``'...'``)."""
+    return "'" + text.replace("'", "\\'") + "'"
 
 
 def _result(target_url: object) -> str:
@@ -103,8 +103,8 @@ def _result(target_url: object) -> str:
         raise SpecError(
             f"must be a non-empty string or null, not {target_url!r}", field="params.target_url"
         )
-    if any(ord(c) < 0x20 or c == "\x7f" for c in target_url):
-        raise SpecError("control character in target_url", field="params.target_url")
+    if any(ord(c) < 0x20 or c in "\x7f\\" for c in target_url):
+        raise SpecError("control character or backslash in a URL", field="params.target_url")
     # Oracle appends the part name to targetURL ("appendName": true).
     url = f"join('', [{_raw_string(target_url)}, to_string(partName)])"
     return f"map(&merge(@, {{url: {url}}}), {_PARTS} || `[]`)"

@@ -190,6 +190,7 @@ class TestSpec:
             ({"api_root": 5}, "params.api_root"),
             ({"interval": -1}, "interval"),
             ({"target_url": ""}, "params.target_url"),
+            ({"target_url": "https://x.example/a\\b/"}, "params.target_url"),
             ({"request_headers": {"Authorization": "Basic eA=="}}, "request_headers"),
             ({"errors": {"retries": 3}}, "params.errors"),
         ],
@@ -199,6 +200,16 @@ class TestSpec:
         with pytest.raises(SpecError) as info:
             oracle_export(**params)
         assert info.value.field == field
+
+    def test_target_url_is_literal_text(self) -> None:
+        """A quote in target_url stays data in the result expression."""
+        spec = oracle_export(target_url="https://x.example/o/it's/")
+        expr = spec.expression("result")
+        assert expr is not None
+        doc = {
+            "result": {"body": {"tables": {"items": [{"parts": {"items": [{"partName": "p"}]}}]}}}
+        }
+        assert expr.search(doc) == [{"partName": "p", "url": "https://x.example/o/it's/p"}]
 
     def test_status_url_for_watch(self) -> None:
         """oracle_status_url builds the status URL of a known id, quoted as one segment."""
