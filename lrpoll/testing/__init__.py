@@ -13,6 +13,7 @@ from ._server import FakeLROServer, RequestRecord
 from .azure import AzureFlow, AzureOperation, FakeAzure
 from .google import FakeGoogleOperations, GoogleOperationRecord, GoogleOperationScript
 from .odata import FakeOData, ODataJob, ODataScript
+from .xmlui import FakeXmlui, XmluiJob, XmluiScript
 
 __all__ = [
     "AzureFlow",
@@ -23,6 +24,7 @@ __all__ = [
     "FakeJob",
     "FakeLROServer",
     "FakeOData",
+    "FakeXmlui",
     "GoogleOperationRecord",
     "GoogleOperationScript",
     "JobScript",
@@ -31,4 +33,6 @@ __all__ = [
     "ODataJob",
     "ODataScript",
     "RequestRecord",
+    "XmluiJob",
+    "XmluiScript",
 ]
