@@ -127,7 +127,7 @@ _INDEX: Final = re.compile(r"0|[1-9][0-9]*")
 _JP_IDENT: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ESCAPES: Final = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v"}
 
-TokenKind = Literal["name", "string", "number", "op", "end"]
+TokenKind = Literal["name", "string", "number", "op", "bad", "end"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,8 +235,11 @@ def _tokens(source: str, first: int, last: int) -> list[_Token]:
                 break
         else:
             two = source[i : i + 2]
-            message = _UNSUPPORTED.get(two if two == "??" else ch)
-            raise _Error(message or f"unexpected character {ch!r}", i)
+            # Refused when the parser reaches it, so earlier mistakes are named first.
+            key = two if two == "??" else ch
+            message = _UNSUPPORTED.get(key) or f"unexpected character {ch!r}"
+            out.append(_Token("bad", message, None, i))
+            i += len(key)
 
 
 # -- syntax -----------------------------------------------------------------------------------
@@ -286,12 +289,20 @@ class _Parser:
 
     @property
     def token(self) -> _Token:
-        return self.tokens[self.at]
+        token = self.tokens[self.at]
+        if token.kind == "bad":
+            raise _Error(token.text, token.pos)
+        return token
 
     def take(self) -> _Token:
-        token = self.tokens[self.at]
+        token = self.token
         self.at += 1
         return token
+
+    def at(self, *texts: str) -> bool:
+        """Whether the current token is one of the operators ``texts``."""
+        token = self.token
+        return token.kind == "op" and token.text in texts
 
     def expect(self, text: str) -> _Token:
         token = self.token
@@ -309,6 +320,8 @@ class _Parser:
             token = self.token
             if token.kind == "op" and token.text == "(":
                 raise _Error("function calls are not supported", token.pos)
+            if token.kind == "op" and token.text == "-":
+                raise _Error("arithmetic (-) is not supported", token.pos)
             raise _Error(f"unexpected {self._shown(token)}", token.pos)
         return node
 
@@ -369,7 +382,9 @@ class _Parser:
             return _Path((), token.pos)
         if name == "$progress":
             if not self.progress_allowed:
-                raise _Error("$progress is what progressExtractor computes: not available here", token.pos)
+                raise _Error(
+                    "$progress is what progressExtractor computes: not available here", token.pos
+                )
             return _Progress(token.pos)
         if name == "$result":
             raise _Error(
@@ -384,9 +399,9 @@ class _Parser:
         raise _Error(f"unknown name {name!r}: use $statusData or $progress", token.pos)
 
     def postfix(self, node: _Node) -> _Node:
-        while self.token.kind == "op" and self.token.text in (".", "?.", "["):
+        while self.at(".", "?.", "["):
             op = self.take()
-            if op.text == "?." and self.token.kind == "op" and self.token.text == "[":
+            if op.text == "?." and self.at("["):
                 op = self.take()
             if op.text == "[":
                 key_token = self.take()
@@ -514,7 +529,33 @@ def _strict_lit(a: _Value, b: _Value) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _top_level_or(jp: str) -> bool:
+    """Whether ``jp`` (one parenthesised group) has ``||`` outside inner groups and quotes."""
+    depth, quote, i = 0, "", 0
+    while i < len(jp):
+        ch = jp[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "'`\"":
+            quote = ch
+        elif ch in "()":
+            depth += 1 if ch == "(" else -1
+        elif depth == 1 and jp.startswith("||", i):
+            return True
+        i += 1
+    return False
+
+
 def _all(*parts: str) -> str:
+    # Comparators and ! bind tighter than && in JMESPath: a group without a top-level ||
+    # joins the chain without its parentheses.
+    parts = tuple(
+        p[1:-1] if p.startswith("(") and _paren(p) == p and not _top_level_or(p) else p
+        for p in parts
+    )
     kept = [p for p in parts if p != TRUE]
     if FALSE in kept:
         return FALSE
@@ -660,6 +701,8 @@ class _Translator:
             kept = [t for t in (lt, rt) if t != FALSE]
             if len(kept) < 2:
                 return _bool(kept[0] if kept else FALSE)
+            # && binds tighter than || in JMESPath, and || is associative.
+            lt, rt = (p[1:-1] if p.startswith("(") and _paren(p) == p else p for p in (lt, rt))
             return _bool(f"({lt} || {rt})")
         if node.op in ("===", "!=="):
             jp = _strict(left, right)
@@ -697,22 +740,33 @@ def _parse(text: object, attribute: str, *, progress_allowed: bool) -> _Node:
         raise SpecError(str(exc), field=attribute, position=exc.pos) from None
 
 
+def _keyed(node: _Node) -> bool:
+    return isinstance(node, _Path) and bool(node.keys)
+
+
 def _falsy_document_is_false(node: _Node) -> bool:
-    """Whether the condition is false anyway on a falsy status document (no guard needed)."""
-    if isinstance(node, _Binary):
-        if node.op == "===":
-            for one, other in ((node.left, node.right), (node.right, node.left)):
-                if (
-                    isinstance(one, _Path)
-                    and one.keys
-                    and isinstance(other, _Lit)
-                    and _py(other.value) is not None
-                ):
-                    return True
-        if node.op == "&&":
-            return _falsy_document_is_false(node.left) or _falsy_document_is_false(node.right)
-        if node.op == "||":
-            return _falsy_document_is_false(node.left) and _falsy_document_is_false(node.right)
+    """Whether the condition is false anyway on a falsy status document (no guard needed).
+
+    On a falsy document every member is undefined: ``undefined === 'x'``, ``undefined ==
+    'x'``, ``undefined !== undefined`` and ``undefined < 1`` are all false.
+    """
+    if not isinstance(node, _Binary):
+        return False
+    if node.op == "&&":
+        return _falsy_document_is_false(node.left) or _falsy_document_is_false(node.right)
+    if node.op == "||":
+        return _falsy_document_is_false(node.left) and _falsy_document_is_false(node.right)
+    if node.op in ("<", "<=", ">", ">="):
+        return _keyed(node.left) or _keyed(node.right)
+    for one, other in ((node.left, node.right), (node.right, node.left)):
+        if _keyed(one) and isinstance(other, _Lit):
+            nullish = other.value is None or other.value is UNDEFINED
+            if node.op in ("===", "==") and not nullish:
+                return True
+            if node.op == "===" and other.value is None:
+                return True
+            if node.op == "!==" and other.value is UNDEFINED:
+                return True
     return False
 
 

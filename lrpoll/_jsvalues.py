@@ -20,9 +20,9 @@ import re
 from typing import Any, Final
 
 __all__ = [
-    "loose_equals",
     "less_equal",
     "less_than",
+    "loose_equals",
     "number_to_string",
     "progress",
     "string_to_number",
@@ -32,7 +32,10 @@ __all__ = [
 ]
 
 # StrWhiteSpaceChar: WhiteSpace and LineTerminator (ECMAScript §12.2, §12.3).
-_JS_SPACE: Final = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_JS_SPACE: Final = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
 _DECIMAL: Final = re.compile(r"[+-]?(?:Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
 _RADIX: Final = re.compile(r"0(?:[xX](?P<x>[0-9a-fA-F]+)|[oO](?P<o>[0-7]+)|[bB](?P<b>[01]+))")
 
@@ -55,7 +58,7 @@ def truthy(value: Any) -> bool:
     if value is True:
         return True
     if _is_number(value):
-        return value == value and value != 0
+        return bool(value == value and value != 0)
     if isinstance(value, str):
         return value != ""
     return True

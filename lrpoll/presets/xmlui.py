@@ -20,15 +20,17 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .._exceptions import SpecError
 from .._jsexpr import member_path, translate_condition, translate_progress
 from .._registry import preset
 from .._spec import Backoff, CancelSpec, Messages, PollSpec
 from ._params import error_budget
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "XmluiApiCall",
@@ -171,22 +173,22 @@ def _template(text: str, name: str, *, roots: tuple[str, ...], progress: str | N
 @preset("xmlui")
 def xmlui_apicall(
     *,
-    statusUrl: str,  # noqa: N803 -- XMLUI's attribute names, so a dict of them passes as is
-    statusMethod: str = "get",  # noqa: N803
-    pollingInterval: int | str | None = None,  # noqa: N803
-    maxPollingDuration: int | str | None = DEFAULT_MAX_DURATION_MS,  # noqa: N803
-    pollingBackoff: str = "none",  # noqa: N803
-    maxPollingInterval: int | str = DEFAULT_MAX_INTERVAL_MS,  # noqa: N803
-    completionCondition: str | None = None,  # noqa: N803
-    errorCondition: str | None = None,  # noqa: N803
-    progressExtractor: str | None = None,  # noqa: N803
-    cancelUrl: str | None = None,  # noqa: N803
-    cancelMethod: str = "post",  # noqa: N803
-    cancelBody: Any = None,  # noqa: N803
-    inProgressNotificationMessage: str | None = None,  # noqa: N803
-    completedNotificationMessage: str | None = None,  # noqa: N803
-    errorNotificationMessage: str | None = None,  # noqa: N803
-    cancelledCondition: str | None = None,  # noqa: N803
+    statusUrl: str,
+    statusMethod: str = "get",
+    pollingInterval: int | str | None = None,
+    maxPollingDuration: int | str | None = DEFAULT_MAX_DURATION_MS,
+    pollingBackoff: str = "none",
+    maxPollingInterval: int | str = DEFAULT_MAX_INTERVAL_MS,
+    completionCondition: str | None = None,
+    errorCondition: str | None = None,
+    progressExtractor: str | None = None,
+    cancelUrl: str | None = None,
+    cancelMethod: str = "post",
+    cancelBody: Any = None,
+    inProgressNotificationMessage: str | None = None,
+    completedNotificationMessage: str | None = None,
+    errorNotificationMessage: str | None = None,
+    cancelledCondition: str | None = None,
     error_message: str | None = "message",
     confirm_timeout: float = 60.0,
     request_headers: Mapping[str, str] | None = None,
@@ -313,7 +315,9 @@ def xmlui_apicall(
     cancel = None
     if cancelUrl is not None:
         cancel = CancelSpec(
-            url=_template(_text(cancelUrl, "cancelUrl") or "", "cancelUrl", roots=("result",), progress=None),
+            url=_template(
+                _text(cancelUrl, "cancelUrl") or "", "cancelUrl", roots=("result",), progress=None
+            ),
             method=_method(cancelMethod, "cancelMethod"),
             json=cancelBody,
             confirm_timeout=confirm_timeout,
@@ -404,7 +408,7 @@ def xmlui_from_attributes(attributes: Mapping[str, Any], **extra: Any) -> XmluiA
     deferred = start.get("deferredMode")
     if deferred not in (True, "true"):
         raise SpecError(
-            f"is {deferred!r}: only deferredMode=\"true\" polls a status URL",
+            f'is {deferred!r}: only deferredMode="true" polls a status URL',
             field="deferredMode",
         )
     twice = sorted(set(extra) & set(params))
@@ -508,7 +512,9 @@ def xmlui_from_xml(text: str, **extra: Any) -> XmluiApiCall:
             raise SpecError("no </APICall> closes the element", field="xml", position=pos)
         inner = text[pos:close]
         if "<!" in re.sub(r"<!--.*?-->", "", inner, flags=re.S):
-            raise SpecError("declarations are refused inside the element", field="xml", position=pos)
+            raise SpecError(
+                "declarations are refused inside the element", field="xml", position=pos
+            )
         children = [f"<{tag}>" for tag in re.findall(r"<([A-Za-z_][-\w.:]*)", inner)]
         pos = close + len("</APICall>")
     tail = _SKIP.match(text, pos)

@@ -5,11 +5,11 @@ XMLUI is a client; this is the backend shape of its docs examples (``APICall.md`
 step per status poll, never by the clock, so tests on a fake clock (looptime) see the same
 answers at the same instants every run.
 
-| Route                              | Answer                                                   |
-|------------------------------------|----------------------------------------------------------|
-| ``POST /api/exports``              | 202 (knob: 200/201) ``{"jobId": "job-<n>", "tId": "tenant-a"}`` |
-| ``GET /api/exports/{id}/status``   | one step, then 200 ``{"status", "progress", "message"}`` |
-| ``POST /api/exports/{id}/cancel``  | 200 ``{"cancelled": true}``; 404 unknown; 409 finished   |
+| Route                             | Answer                                                    |
+|-----------------------------------|-----------------------------------------------------------|
+| ``POST /api/exports``             | 202 (200/201) ``{"jobId": "job-<n>", "tId": "tenant-a"}`` |
+| ``GET /api/exports/{id}/status``  | one step, then 200 ``{"status", "progress", "message"}``  |
+| ``POST /api/exports/{id}/cancel`` | 200 ``{"cancelled": true}``; 404 unknown; 409 finished    |
 
 A running job reports ``{"status": "running", "progress": P, "message": "Export in
 progress"}`` (plus ``tenant`` and ``includeProgress`` when the poll's query has them), with
