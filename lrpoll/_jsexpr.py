@@ -299,7 +299,7 @@ class _Parser:
         self.at += 1
         return token
 
-    def at(self, *texts: str) -> bool:
+    def at_op(self, *texts: str) -> bool:
         """Whether the current token is one of the operators ``texts``."""
         token = self.token
         return token.kind == "op" and token.text in texts
@@ -399,9 +399,9 @@ class _Parser:
         raise _Error(f"unknown name {name!r}: use $statusData or $progress", token.pos)
 
     def postfix(self, node: _Node) -> _Node:
-        while self.at(".", "?.", "["):
+        while self.at_op(".", "?.", "["):
             op = self.take()
-            if op.text == "?." and self.at("["):
+            if op.text == "?." and self.at_op("["):
                 op = self.take()
             if op.text == "[":
                 key_token = self.take()
