@@ -304,7 +304,7 @@ def test_importing_lrpoll_registers_the_presets() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert out.stdout.split("\n")[:2] == ["['azure', 'google', 'odata']", "[]"]
+    assert out.stdout.split("\n")[:2] == ["['azure', 'google', 'odata', 'xmlui']", "[]"]
 
 
 #: The layers of docs/architecture.md, bottom first. A module imports only modules of
