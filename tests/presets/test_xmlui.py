@@ -20,6 +20,7 @@ from lrpoll import (
     BearerToken,
     OperationCancelled,
     OperationFailed,
+    OperationGone,
     PollingStopped,
     PollSpec,
     PollTimeout,
@@ -410,6 +411,60 @@ class TestPolling:
                     await start(scheduler)
         assert info.value.status_code == 401
         assert {r.headers["authorization"] for r in server.requests} == {"REDACTED"}
+
+
+class TestDocsExamples:
+    """The backends of XMLUI's other docs examples, through the fake's knobs."""
+
+    async def test_state_completed_percent(self) -> None:
+        """``APICall.md``'s example: ``state``/``completed``, query parameters, tenant echoed."""
+        call = xmlui_from_attributes(
+            {
+                "method": "post",
+                "url": "/api/exports",
+                "deferredMode": "true",
+                "statusUrl": "/api/exports/{$result.jobId}/status?tenant={$result.tId}"
+                "&includeProgress=true",
+                "pollingInterval": "1000",
+                "completionCondition": "{$statusData.state === 'completed'}",
+                "errorCondition": "{$statusData.state === 'failed'}",
+                "progressExtractor": "{$statusData.percent}",
+                "inProgressNotificationMessage": "Preparing export: {$progress}%",
+                "completedNotificationMessage": "Export is ready",
+            }
+        )
+        server = FakeXmlui(status_field="state", done_value="completed", progress_field="percent")
+        async with server, Scheduler(base_url=server.base_url) as scheduler:
+            op = await scheduler.start(call.method, call.url or "", json={}, spec=call.spec)
+            messages = [u.message async for u in op.updates()]
+            assert (await op)["state"] == "completed"
+        assert messages[0] == "Preparing export: 25%"
+        assert messages[-1] == "Export is ready"
+        first = server.requests_to("/api/exports/*/status")[0]
+        assert first.query == {"tenant": "tenant-a", "includeProgress": "true"}
+
+    async def test_unknown_job(self) -> None:
+        """An unknown job is 404 (OperationGone), or the docs' 200 "Job not found" (failed)."""
+        spec = xmlui_apicall(
+            statusUrl="/api/exports/nope/status",
+            completionCondition="$statusData.state === 'completed'",
+            errorCondition="$statusData.state === 'failed'",
+        )
+        for knob, error in (("not_found", OperationGone), ("docs", OperationFailed)):
+            server = FakeXmlui(unknown_job=knob)
+            async with server, Scheduler(base_url=server.base_url) as scheduler:
+                op = await start(scheduler, spec)
+                with pytest.raises(error):
+                    await op
+
+    @pytest.mark.parametrize("status", [200, 201, 202])
+    async def test_any_2xx_start(self, status: Any) -> None:
+        """XMLUI takes any 2xx start answer; a Location header is not needed."""
+        server = FakeXmlui(start_status=status, location_header=status == 202)
+        async with server, Scheduler(base_url=server.base_url) as scheduler:
+            op = await start(scheduler)
+            assert (await op)["status"] == "done"
+        assert server.requests_to("/api/exports", "POST")[0].status == status
 
 
 class TestStopResumeCancel:
