@@ -10,7 +10,7 @@ import importlib.util
 import itertools
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import pytest
@@ -450,7 +450,11 @@ class TestDocsExamples:
             completionCondition="$statusData.state === 'completed'",
             errorCondition="$statusData.state === 'failed'",
         )
-        for knob, error in (("not_found", OperationGone), ("docs", OperationFailed)):
+        cases: list[tuple[Literal["not_found", "docs"], type[Exception]]] = [
+            ("not_found", OperationGone),
+            ("docs", OperationFailed),
+        ]
+        for knob, error in cases:
             server = FakeXmlui(unknown_job=knob)
             async with server, Scheduler(base_url=server.base_url) as scheduler:
                 op = await start(scheduler, spec)
