@@ -278,6 +278,9 @@ class _Binary:
 
 _Node = _Lit | _Path | _Progress | _Not | _Binary
 
+#: How deep parentheses and ``!`` may nest (the parser and the translator recurse).
+MAX_DEPTH: Final = 64
+
 _LEVELS: Final = (("||",), ("&&",), ("===", "!==", "==", "!="), ("<", "<=", ">", ">="))
 
 
@@ -286,6 +289,7 @@ class _Parser:
         self.tokens = tokens
         self.at = 0
         self.progress_allowed = progress_allowed
+        self.depth = 0
 
     @property
     def token(self) -> _Token:
@@ -337,6 +341,15 @@ class _Parser:
 
     def unary(self) -> _Node:
         token = self.token
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _Error(f"nested more than {MAX_DEPTH} deep", token.pos)
+        try:
+            return self._unary(token)
+        finally:
+            self.depth -= 1
+
+    def _unary(self, token: _Token) -> _Node:
         if token.kind == "op" and token.text == "!":
             self.take()
             return _Not(self.unary(), token.pos)

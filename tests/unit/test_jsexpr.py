@@ -318,6 +318,15 @@ def test_rejected(source: str, message: str) -> None:
     assert 0 <= position <= len(source)
 
 
+def test_nesting_is_bounded() -> None:
+    """Parentheses and ! nest at most 64 deep, so no input exhausts the stack."""
+    assert translate_condition("(" * 30 + "$statusData.a" + ")" * 30, attribute="c")
+    with pytest.raises(SpecError, match="c at position 64: nested more than 64 deep"):
+        translate_condition("(" * 5000 + "1" + ")" * 5000, attribute="c")
+    with pytest.raises(SpecError, match="nested more than 64 deep"):
+        translate_condition("!" * 5000 + "1", attribute="c")
+
+
 def test_progress_extractor_cannot_read_progress() -> None:
     """``$progress`` is what the extractor computes, so the extractor cannot read it."""
     with pytest.raises(SpecError, match="progressExtractor at position 0: \\$progress is what"):
