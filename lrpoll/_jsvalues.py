@@ -155,7 +155,10 @@ def _primitive(value: Any) -> Any:
 
 
 def loose_equals(a: Any, b: Any) -> bool:
-    """``a == b`` (IsLooselyEqual) for JSON values; arrays and objects equal only themselves.
+    """``a == b`` (IsLooselyEqual) for JSON values; two arrays or objects are never equal.
+
+    Two arrays or objects are equal only when they are the same object; two places of a
+    JSON document never are (the translator folds ``x == x`` to true itself).
 
     null equals only null (and undefined); a number and a string compare as numbers; a
     boolean compares as 1 or 0; an array or object compares by its ``String()`` with a
@@ -164,7 +167,7 @@ def loose_equals(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None
     if isinstance(a, list | dict) and isinstance(b, list | dict):
-        return a is b
+        return False
     if isinstance(a, bool):
         a = 1.0 if a else 0.0
     if isinstance(b, bool):
