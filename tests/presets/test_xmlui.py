@@ -409,7 +409,7 @@ class TestPolling:
             async with Scheduler(base_url=server.base_url, credentials=credentials) as scheduler:
                 with pytest.raises(AuthError) as info:
                     await start(scheduler)
-        assert info.value.status_code == 401
+        assert info.value.http_status == 401
         assert {r.headers["authorization"] for r in server.requests} == {"REDACTED"}
 
 
