@@ -14,6 +14,7 @@ from .azure import AzureFlow, AzureOperation, FakeAzure
 from .google import FakeGoogleOperations, GoogleOperationRecord, GoogleOperationScript
 from .odata import FakeOData, ODataJob, ODataScript
 from .oracle import FakeOracleOTM, OracleExport, OracleScript, OracleTable
+from .xmlui import FakeXmlui, XmluiJob, XmluiScript
 
 __all__ = [
     "AzureFlow",
@@ -25,6 +26,7 @@ __all__ = [
     "FakeLROServer",
     "FakeOData",
     "FakeOracleOTM",
+    "FakeXmlui",
     "GoogleOperationRecord",
     "GoogleOperationScript",
     "JobScript",
@@ -36,4 +38,6 @@ __all__ = [
     "OracleScript",
     "OracleTable",
     "RequestRecord",
+    "XmluiJob",
+    "XmluiScript",
 ]
