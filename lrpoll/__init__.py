@@ -45,6 +45,8 @@ from ._scheduler import Scheduler, SchedulerStatistics
 from ._sender import BodyTooLarge, Limits, RawRequest, RawResponse, Sender, SendFault
 from ._spec import (
     Backoff,
+    BodyError,
+    BodyErrorKind,
     CancelResult,
     CancelSpec,
     ErrorBudget,
@@ -70,6 +72,8 @@ __all__ = [
     "Backoff",
     "BasicAuth",
     "BearerToken",
+    "BodyError",
+    "BodyErrorKind",
     "BodyTooLarge",
     "Callback",
     "CancelOutcome",
