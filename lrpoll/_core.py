@@ -351,7 +351,13 @@ def _body_exception(
 ) -> LrpollError:
     """The exception an error in a body is (``what`` says which answer it was)."""
     code = obs.status or 0
-    label = "an error" if found.code is None else f"error {found.code}"
+    label = (
+        "an error"
+        if found.code is None
+        else f"error {found.code}"
+        if isinstance(found.code, int)
+        else found.code
+    )
     text = f"{what} reported {label} in a {code} answer"
     if found.text is not None:
         text += f": {found.text}"

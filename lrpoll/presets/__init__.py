@@ -11,11 +11,14 @@ from __future__ import annotations
 import warnings
 from typing import Any, Final
 
+from .arcgis import arcgis_job, arcgis_job_url
 from .azure import azure_lro
 from .google import google_operation, google_operation_url
 from .odata import odata_async, respond_async_headers
 
 __all__ = [
+    "arcgis_job",
+    "arcgis_job_url",
     "azure_lro",
     "google_operation",
     "google_operation_url",
