@@ -73,9 +73,11 @@ _BODY_ERROR: Final = BodyError(
 _JOB_ID: Final = "{last.jobId || start.jobId}"
 # Services directory cancel (cancel-gp-job): only waiting or executing jobs; a job
 # still submitted gets the same "Invalid or missing input parameters" error as a
-# finished one, and goes on running: tell them apart by the last status seen.
+# finished one, and goes on running: tell them apart by the last status seen (none
+# yet: the job was just submitted).
 _SERVICES_REFUSED: Final = (
-    "body.error.code == `400` && contains(['esriJobNew', 'esriJobSubmitted'], last.jobStatus)"
+    "body.error.code == `400`"
+    " && contains(['esriJobNew', 'esriJobSubmitted', `null`], last.jobStatus)"
 )
 # Admin cancel (admin cancel-job): only SUBMITTED or EXECUTING jobs; any other status
 # answers {"status": "error", "code": 500}. Where the job was last seen executing (or

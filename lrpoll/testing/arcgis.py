@@ -82,6 +82,9 @@ _WARNING: Final = "esriJobMessageTypeWarning"
 _ERROR: Final = "esriJobMessageTypeError"
 _UNABLE: Final = "Unable to complete operation."
 _NO_PERMISSION: Final = "User does not have permission to perform this operation."
+_F: Final = web.RequestKey("arcgis_f", str)
+_PARAMS: Final = web.RequestKey("arcgis_params", dict[str, str])
+_TOKEN: Final = web.RequestKey("arcgis_token", str)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,7 +205,6 @@ class ArcGISJob:
             self._say(_INFO, f"Succeeded at {self.job_id} (Elapsed Time: 0,00 seconds)")
         elif status in (FAILED, EXPECTED_FAILURE):
             self._say(_ERROR, self.script.error_message)
-            self._say(_ERROR, "Failed to execute (Task).")
             self._say(_INFO, "Failed.")
         elif status == CANCELLED:
             self._say(_INFO, "Cancelled.")
@@ -414,7 +416,7 @@ class FakeArcGIS(LoopbackServer):
         return params
 
     def _json(self, request: web.Request, body: Any, status: int = 200) -> web.Response:
-        pretty = request.get("f") == "pjson"
+        pretty = request.get(_F) == "pjson"
         text = json.dumps(body, indent=2 if pretty else None)
         return web.Response(status=status, text=text, content_type="application/json")
 
@@ -436,7 +438,7 @@ class FakeArcGIS(LoopbackServer):
             return web.Response(
                 status=400, text="html not supported by fake", content_type="text/html"
             )
-        request["f"], request["params"] = f, params
+        request[_F], request[_PARAMS] = f, params
         if self.token_required:
             bearer = request.headers.get("X-Esri-Authorization", "")
             token = params.get("token") or (bearer[7:] if bearer.startswith("Bearer ") else None)
@@ -444,7 +446,7 @@ class FakeArcGIS(LoopbackServer):
                 return self._token_error(request, 499, expired=False)
             if token not in self.tokens and token not in self.admin_tokens:
                 return self._token_error(request, 498, expired=token in self.expired)
-            request["token"] = token
+            request[_TOKEN] = token
         return await handler(request)
 
     def _lookup(self, request: web.Request) -> ArcGISJob | web.Response:
@@ -459,7 +461,7 @@ class FakeArcGIS(LoopbackServer):
         task = request.match_info["task"]
         if self.tasks is not None and task not in self.tasks:
             return self._json(request, _envelope(400, _UNABLE, ["Invalid URL"]))
-        inputs = {k: v for k, v in request["params"].items() if k not in ("f", "token")}
+        inputs = {k: v for k, v in request[_PARAMS].items() if k not in ("f", "token")}
         job_id = f"j{self._next_job:032x}"
         self._next_job += 1
         script = self._scripts.popleft() if self._scripts else self.default_script
@@ -484,7 +486,7 @@ class FakeArcGIS(LoopbackServer):
             if self._authenticated_polls >= self.expire_after_polls:
                 for token in list(self.tokens | self.admin_tokens):
                     self.expire(token)
-        messages = request["params"].get("returnMessages", "true").lower() != "false"
+        messages = request[_PARAMS].get("returnMessages", "true").lower() != "false"
         return self._json(request, job.resource(self.progress_style, messages=messages))
 
     def _param(self, job: ArcGISJob, name: str) -> dict[str, Any] | None:
@@ -546,7 +548,7 @@ class FakeArcGIS(LoopbackServer):
     async def _admin_cancel(self, request: web.Request) -> web.StreamResponse:
         if request.method != "POST":
             return web.Response(status=405, headers={"Allow": "POST"})
-        if self.token_required and request["token"] not in self.admin_tokens:
+        if self.token_required and request[_TOKEN] not in self.admin_tokens:
             body = {"status": "error", "messages": [_NO_PERMISSION], "code": 403}
             return self._json(request, body)
         job = self._lookup(request)
