@@ -263,8 +263,10 @@ class CancelSpec:
     412 ``already_finished``; 404 and 410 ``not_found``; 405 and 501
     ``not_supported``; anything else ``refused``. ``statuses`` overrides codes; the
     expressions ``not_supported``, ``already_finished``, ``refused`` and ``accepted``
-    (JMESPath over ``{"status", "headers", "body"}`` of the answer, first true wins)
-    override both, for servers that answer 200 with an error body. ``message`` picks
+    (JMESPath over ``{"status", "headers", "body"}`` of the answer and ``last``, the
+    operation's last status document; first true wins) override both, for servers that
+    answer 200 with an error body. An error the spec's ``body_error`` finds in the
+    answer counts before ``statuses`` (see `lrpoll.BodyError`). ``message`` picks
     the server's words. After ``accepted``, ``op.cancel()`` keeps polling up to
     ``confirm_timeout`` seconds for the server to confirm.
     """

@@ -428,6 +428,20 @@ class TestPolling:
         assert (last.method, last.query["f"], last.query["token"]) == ("GET", "json", TOKEN)
 
 
+async def test_checkpoint_resumes_elsewhere(server: FakeArcGIS) -> None:
+    """A checkpoint holds the preset by name and no token, and resumes in another scheduler."""
+    async with scheduler_for(server) as first:
+        op = await submit(first, cancel="admin")
+        await until(server, op, EXECUTING)
+        checkpoint = op.checkpoint()
+        op.stop()
+    assert TOKEN not in checkpoint
+    assert json.loads(checkpoint)["spec"]["preset"] == "arcgis"
+    async with scheduler_for(server) as second:
+        resumed = second.resume(checkpoint)
+        assert await resumed == {"out": {"paramUrl": "results/out"}}
+
+
 class TestServicesCancel:
     """``op.cancel()`` through the services directory (``…/jobs/{id}/cancel``)."""
 
