@@ -47,7 +47,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from ._loopback import LoopbackServer, _Fault, _loopback
+from ._loopback import LoopbackServer, _loopback
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -378,15 +378,11 @@ class FakeArcGIS(LoopbackServer):
         """
         if body is None:
             body = _envelope(status, "Error handling service request")
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        all_headers = {"Content-Type": "application/json", **(headers or {})}
-        self._add(_Fault("fail", path_glob, times, status, raw, all_headers))
+        self._add_json_fault(path_glob, status, body, headers, times)
 
     def delay_next(self, path_glob: str = "*", seconds: float = 1.0, times: int = 1) -> None:
         """Hold the next ``times`` matching requests for ``seconds`` of loop time."""
-        if not seconds >= 0:
-            raise ValueError("seconds must be >= 0")
-        self._add(_Fault("delay", path_glob, times, seconds=seconds))
+        self._add_delay(path_glob, seconds, times)
 
     # -- the application -----------------------------------------------------------------------
 
