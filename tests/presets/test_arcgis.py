@@ -196,7 +196,7 @@ ERROR_MESSAGES = [
 )
 def test_every_job_status(status: str, kind: type, error: type | None) -> None:
     """Each jobStatus (all eleven, and expectedFailure) means what the preset documents."""
-    decision = decide(SPEC, Observation(status=200, body={"jobId": "j1", "jobStatus": status}))
+    decision = decide(SPEC, Observation(http_status=200, body={"jobId": "j1", "jobStatus": status}))
     assert type(decision) is kind
     if isinstance(decision, lrpoll.Ended):
         assert type(decision.error) is error
@@ -208,13 +208,13 @@ class TestDecisions:
     def test_failure_message_is_the_last_error_message(self) -> None:
         """A failed job's error is its last error message."""
         body = {"jobStatus": "esriJobFailed", "messages": ERROR_MESSAGES}
-        decision = decide(SPEC, Observation(status=200, body=body))
+        decision = decide(SPEC, Observation(http_status=200, body=body))
         assert isinstance(decision, lrpoll.Ended)
         assert decision.error.message == "ERROR 999999: last"
 
     def test_timed_out_without_messages_says_so(self) -> None:
         """A timed-out job without error messages names its status."""
-        decision = decide(SPEC, Observation(status=200, body={"jobStatus": "esriJobTimedOut"}))
+        decision = decide(SPEC, Observation(http_status=200, body={"jobStatus": "esriJobTimedOut"}))
         assert isinstance(decision, lrpoll.Ended)
         assert decision.error.message == "the job ended with esriJobTimedOut"
 
@@ -232,7 +232,7 @@ class TestDecisions:
         body: dict[str, Any] = {"jobStatus": "esriJobExecuting"}
         if progress is not None:
             body["progress"] = progress
-        decision = decide(SPEC, Observation(status=200, body=body))
+        decision = decide(SPEC, Observation(http_status=200, body=body))
         assert isinstance(decision, Running)
         assert decision.progress == expected
 
@@ -265,7 +265,7 @@ class TestDecisions:
     )  # fmt: skip
     def test_error_bodies(self, body: Any, error: type, message: str) -> None:
         """HTTP 200 error envelopes are errors, with the code and the server's words."""
-        decision = decide(SPEC, Observation(status=200, body=body))
+        decision = decide(SPEC, Observation(http_status=200, body=body))
         assert isinstance(decision, lrpoll.Ended)
         assert type(decision.error) is error
         assert decision.error.message == message
@@ -273,7 +273,7 @@ class TestDecisions:
     def test_server_error_in_a_body_is_retried(self) -> None:
         """A 500 in a 200 body is transient."""
         body = {"error": {"code": 500, "message": "Error handling service request"}}
-        assert isinstance(decide(SPEC, Observation(status=200, body=body)), Retry)
+        assert isinstance(decide(SPEC, Observation(http_status=200, body=body)), Retry)
 
 
 SERVICES_CANCEL = SPEC.cancel
@@ -648,7 +648,7 @@ class TestAuth:
         ):
             with pytest.raises(AuthError) as info:
                 await submit(scheduler)
-        assert info.value.status_code == 498
+        assert info.value.http_status == 498
 
     async def test_esri_authorization_header(self, server: FakeArcGIS) -> None:
         """The token may also go as ``X-Esri-Authorization: Bearer``, redacted in the fake's log."""

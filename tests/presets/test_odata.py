@@ -493,7 +493,7 @@ class TestAuth:
         ):
             with pytest.raises(lrpoll.AuthError) as info:
                 await s.start("POST", EXPORTS, spec=odata_async(), headers=ASYNC)
-        assert info.value.status_code == 401
+        assert info.value.http_status == 401
 
     async def test_token_is_sent_to_every_request(self) -> None:
         """With the credential, the start, the polls and the DELETE all authenticate."""

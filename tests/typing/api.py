@@ -72,7 +72,7 @@ def expressions() -> None:
 
 def core() -> None:
     """The sans-I/O core: observations in, decisions out."""
-    obs = lrpoll.Observation(status=200, body={"status": "running", "progress": 10})
+    obs = lrpoll.Observation(http_status=200, body={"status": "running", "progress": 10})
     decision = lrpoll.decide(EXPORT, obs)
     assert_type(decision, lrpoll.Decision)
     if isinstance(decision, lrpoll.Running):
@@ -94,7 +94,7 @@ def errors(exc: lrpoll.LrpollError) -> None:
     assert_type(exc.operation_id, str | None)
     assert_type(exc.status, Any)
     if isinstance(exc, lrpoll.HTTPStatusError):
-        assert_type(exc.status_code, int)
+        assert_type(exc.http_status, int)
         assert_type(exc.body_snippet, str)
     if isinstance(exc, lrpoll.UntrustedURL):
         assert_type(exc.url, str)

@@ -55,7 +55,7 @@ def err(code: Any, message: str | None = "went wrong") -> dict[str, Any]:
 
 def poll(status: int, body: Any, spec: PollSpec = SPEC, **fields: Any) -> Decision:
     """The core's decision on one status answer."""
-    return decide(spec, Observation(status=status, body=body, last=LAST, **fields))
+    return decide(spec, Observation(http_status=status, body=body, last=LAST, **fields))
 
 
 # (HTTP status, body, extra observation fields) -> (decision class, end state, error class)
@@ -115,7 +115,7 @@ def test_error_says_code_and_message_and_keeps_the_last_document() -> None:
     error = decision.error
     assert isinstance(error, AuthError)
     assert error.message == "the server reported error 498 in a 200 answer: Invalid token."
-    assert error.status_code == 200
+    assert error.http_status == 200
     assert error.status == LAST
     assert '"code":498' in error.body_snippet
 
@@ -178,7 +178,7 @@ def test_body_error_function() -> None:
 )
 def test_start_answers(method: str, body: Any, kind: type, error: type | None) -> None:
     """An error in a 2xx start answer fails (or retries) the start instead of polling."""
-    verdict = start_decision(SPEC, Observation(status=200, body=body), method=method)
+    verdict = start_decision(SPEC, Observation(http_status=200, body=body), method=method)
     assert type(verdict) is kind
     if isinstance(verdict, Ended | Retry):
         assert type(verdict.error) is error
@@ -196,7 +196,7 @@ def test_start_answers(method: str, body: Any, kind: type, error: type | None) -
 def test_result_answers(body: Any, kind: type, error: type | None) -> None:
     """An error in the result fetch's 2xx body is the error, said to be the result fetch's."""
     done = Succeeded({"status": "done"})
-    decision = result_decision(SPEC, Observation(status=200, body=body), done, shown_url="/r")
+    decision = result_decision(SPEC, Observation(http_status=200, body=body), done, shown_url="/r")
     assert type(decision) is kind
     if isinstance(decision, Ended):
         assert type(decision.error) is error
