@@ -81,6 +81,9 @@ BLOCKS = [block for path in MARKDOWN for block in _blocks(path)]
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1"}
+    # The blocks import the lrpoll under test, wherever it is installed from.
+    package_root = str(Path(lrpoll.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-W", "error", *args],
         cwd=cwd,
