@@ -402,7 +402,7 @@ class FakeArcGIS(LoopbackServer):
         for path, handler in routes:
             app.router.add_route("GET", path, handler)
             app.router.add_route("POST", path, handler)
-        app.router.add_route("*", admin, self._admin_cancel)
+        app.router.add_route("*", admin, self._admin_cancel, name="admin_cancel")
         return app
 
     async def _params(self, request: web.Request) -> dict[str, str]:
@@ -428,6 +428,8 @@ class FakeArcGIS(LoopbackServer):
             await asyncio.sleep(delay)
         if fault is not None:
             return web.Response(status=fault.status, body=fault.body, headers=fault.headers)
+        if request.match_info.route.name == "admin_cancel" and request.method != "POST":
+            return web.Response(status=405, headers={"Allow": "POST"})
         params = await self._params(request)
         f = params.get("f")
         if f not in ("json", "pjson"):
@@ -542,8 +544,6 @@ class FakeArcGIS(LoopbackServer):
         return self._json(request, {"jobId": job.job_id, "jobStatus": status})
 
     async def _admin_cancel(self, request: web.Request) -> web.StreamResponse:
-        if request.method != "POST":
-            return web.Response(status=405, headers={"Allow": "POST"})
         if self.token_required and request[_TOKEN] not in self.admin_tokens:
             body = {"status": "error", "messages": [_NO_PERMISSION], "code": 403}
             return self._json(request, body)

@@ -11,6 +11,7 @@ import pickle
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+import aiohttp
 import pytest
 
 import lrpoll
@@ -712,3 +713,59 @@ class TestTokenNeverLeaks:
         for record in other.requests:
             assert TOKEN.encode() not in record.body
             assert TOKEN not in record.raw_path
+
+
+async def call(method: str, url: str, **kwargs: Any) -> tuple[int, str, str]:
+    """One request with a fresh aiohttp session: status, content type and text."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, url, allow_redirects=False, **kwargs) as resp,
+    ):
+        return resp.status, resp.content_type, await resp.text()
+
+
+class TestFake:
+    """What FakeArcGIS serves, seen with a plain HTTP client."""
+
+    async def test_parameters_and_formats(self, server: FakeArcGIS) -> None:
+        """``f`` is required (json or pjson); query and form merge; messages can be left out."""
+        task = server.task_url()
+        status, kind, text = await call("POST", task + "/submitJob", data={"token": TOKEN})
+        assert (status, kind, text) == (400, "text/html", "html not supported by fake")
+        status, _, text = await call(
+            "POST", task + "/submitJob?f=pjson", data={"token": TOKEN, "x": "1"}
+        )
+        assert status == 200
+        assert text.startswith('{\n  "jobId": "j')
+        job = next(iter(server.jobs.values()))
+        assert job.inputs == {"x": "1"}
+        query = {"f": "json", "token": TOKEN, "returnMessages": "false"}
+        _, _, text = await call("GET", f"{task}/jobs/{job.job_id}", params=query)
+        assert json.loads(text) == {"jobId": job.job_id, "jobStatus": "esriJobSubmitted"}
+        _, _, text = await call("GET", f"{task}/jobs/{job.job_id}/inputs/x", params=query)
+        assert json.loads(text) == {"paramName": "x", "dataType": "GPString", "value": "1"}
+        _, _, text = await call("GET", f"{task}/jobs/{job.job_id}/results", params=query)
+        assert json.loads(text)["error"]["details"] == ["Job is not succeeded"]
+        while job.status != SUCCEEDED:
+            await call("GET", f"{task}/jobs/{job.job_id}", params=query)
+        _, _, text = await call("GET", f"{task}/jobs/{job.job_id}/results", params=query)
+        assert json.loads(text) == [{"paramName": "out", "dataType": "GPString", "value": "done"}]
+        _, _, text = await call("GET", f"{task}/jobs/jnope", params=query)
+        assert json.loads(text)["error"] == {
+            "code": 400,
+            "message": "Unable to complete operation.",
+            "details": ["Job not found"],
+        }
+
+    async def test_admin_cancel_is_post_only(self, server: FakeArcGIS) -> None:
+        """The admin cancel answers GET with 405."""
+        url = server.admin_url() + "/jobs/j1/cancel"
+        status, _, _ = await call("GET", url, params={"f": "json", "token": ADMIN})
+        assert status == 405
+
+    async def test_unknown_task(self) -> None:
+        """With ``tasks`` set, another task name answers an Invalid URL error."""
+        async with FakeArcGIS(token_required=False, tasks={"Buffer"}) as server:
+            url = server.task_url("Svc", "Other") + "/submitJob"
+            _, _, text = await call("POST", url, data={"f": "json"})
+        assert json.loads(text)["error"]["details"] == ["Invalid URL"]
