@@ -12,7 +12,8 @@ How an answer is classified (first matching row wins):
 | body not parseable where its rule reads it:    | transient                               |
 | ``evaluate`` (a 2xx's default) or an outcome   |                                         |
 | an error ``spec.body_error`` finds in a body   | by its code (see `body_error`)          |
-| the rule reads (``evaluate``, 2xx) or in a 4xx |                                         |
+| the rule reads (``evaluate``, 2xx), or in a    |                                         |
+| 4xx with a code ``codes`` lists                |                                         |
 | status code named in ``spec.status_rules``     | that rule (``evaluate`` → expressions)  |
 | 2xx                                            | expressions                             |
 | 408, 429, 5xx                                  | transient                               |
@@ -346,26 +347,33 @@ def body_error(spec: PollSpec, body: Any) -> BodyFault | None:
     return BodyFault(kind, code, text)
 
 
-def _reads_body(spec: PollSpec, code: int) -> bool:
+def _reads_body(spec: PollSpec, code: int) -> bool | None:
     """Whether an error in the body of a ``code`` answer counts (`body_error`).
 
-    Bodies the expressions would judge (2xx, or a code ``status_rules`` maps to
-    ``evaluate``), and 4xx answers ``status_rules`` does not name: some servers send
-    the body's code as the HTTP status too (ArcGIS's 498 and 499).
+    True for bodies the expressions would judge (2xx, or a code ``status_rules`` maps
+    to ``evaluate``). None for 4xx answers ``status_rules`` does not name: there the
+    body counts only where ``codes`` lists its code (some servers send the body's code
+    as the HTTP status too: ArcGIS's 498 and 499), and the status decides otherwise.
     """
     assert spec.status_rules is not None
     rule = spec.status_rules.get(code)
     if rule is not None:
         return rule == "evaluate"
-    return 200 <= code < 300 or 400 <= code < 500
+    if 200 <= code < 300:
+        return True
+    return None if 400 <= code < 500 else False
 
 
 def _body_fault(spec: PollSpec, obs: Observation) -> BodyFault | None:
     if spec.body_error is None or obs.fault is not None or obs.http_status is None:
         return None
-    if not _reads_body(spec, obs.http_status):
+    reads = _reads_body(spec, obs.http_status)
+    if reads is False:
         return None
-    return body_error(spec, obs.body)
+    found = body_error(spec, obs.body)
+    if reads is None and found is not None and found.code not in (spec.body_error.codes or {}):
+        return None
+    return found
 
 
 def _body_exception(

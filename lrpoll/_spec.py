@@ -410,7 +410,9 @@ class BodyError:
     the parsed body (whatever the spec's ``view``); where it is true, the answer is that
     error, not a status document: for polls, the start request, the result fetch and the
     cancel request alike. ``code`` and ``message`` pick the error's code (an integer, a
-    decimal string, or any other string) and its text.
+    decimal string, or any other string) and its text. It reads 2xx bodies (and those of
+    codes ``status_rules`` maps to ``evaluate``); in an unnamed 4xx answer only a code
+    ``codes`` lists counts (a real HTTP 498 with its envelope).
 
     ``codes`` says what a code means: ``"auth"`` (`AuthError`), ``"gone"``
     (`OperationGone`), ``"transient"`` (retried within the error budget, then

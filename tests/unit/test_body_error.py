@@ -76,6 +76,8 @@ POLL_CASES: list[tuple[str, int, Any, dict[str, Any], type, str | None, type | N
     ("listed as failed", 200, err("JOB_FAILED"), {}, Ended, "failed", OperationFailed),
     ("real 498 status", 498, err(498), {}, Ended, "error", AuthError),
     ("real 404 status, 499 body", 404, err(499), {}, Ended, "error", AuthError),
+    ("4xx, unlisted code: status", 401, err("Unauthorized"), {}, Ended, "error", AuthError),
+    ("4xx, unlisted 500: status", 404, err(500), {}, Ended, "gone", OperationGone),
     ("5xx status wins", 503, err(400), {}, Retry, None, HTTPStatusError),
     ("no error: expressions", 200, {"status": "running"}, {}, Running, None, None),
     ("empty error is none", 200, {"error": {}, "status": "done"}, {}, Succeeded, None, None),
