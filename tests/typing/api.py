@@ -10,6 +10,7 @@ file stays true at run time too.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any, assert_type
 
 import lrpoll
@@ -51,6 +52,12 @@ def specs() -> None:
     assert_type(lrpoll.Backoff.linear(1.0, step=0.5), lrpoll.Backoff)
     assert_type(lrpoll.preset_names(), list[str])
     assert_type(EXPORT.preset, lrpoll.PresetRef | None)
+    assert_type(EXPORT.body_error, lrpoll.BodyError | None)
+    rule = lrpoll.BodyError(when="error", code="error.code", codes={498: "auth", "X": "gone"})
+    assert_type(rule.codes, Mapping[int | str, lrpoll.BodyErrorKind] | None)
+    assert_type(lrpoll.BodyError.read_code("498"), int | str | None)
+    arcgis = lrpoll.presets.arcgis_job(task_url="/arcgis/rest/services/S/GPServer/T")
+    assert_type(arcgis, lrpoll.PollSpec)
 
     try:
         lrpoll.PollSpec(status_url="/s/{start.id}", done="status == 'done")
