@@ -13,9 +13,9 @@ class TestHttpStatus:
     def test_observation(self) -> None:
         """``Observation(status=)`` and ``obs.status`` warn and mean ``http_status``."""
         with pytest.warns(DeprecationWarning, match="http_status"):
-            obs = lrpoll.Observation(status=503)
+            obs = lrpoll.core.Observation(status=503)
         assert obs.http_status == 503
-        assert obs == lrpoll.Observation(http_status=503)
+        assert obs == lrpoll.core.Observation(http_status=503)
         with pytest.warns(DeprecationWarning, match="http_status"):
             assert obs.status == 503  # type: ignore[attr-defined]
 
@@ -38,3 +38,28 @@ class TestHttpStatus:
         assert raw.http_status == 202
         with pytest.warns(DeprecationWarning, match="http_status"):
             assert raw.status == 202
+
+
+class TestMovedNames:
+    """The core and the registry have public modules; the top-level names still resolve."""
+
+    @pytest.mark.parametrize(
+        ("name", "module"),
+        [("decide", lrpoll.core), ("Observation", lrpoll.core), ("preset", lrpoll.registry)],
+    )
+    def test_old_name_warns(self, name: str, module: object) -> None:
+        """``lrpoll.<name>`` warns, naming the new home, and is the same object."""
+        with pytest.warns(DeprecationWarning, match=f"moved to {module.__name__}.{name}"):  # type: ignore[attr-defined]
+            old = getattr(lrpoll, name)
+        assert old is getattr(module, name)
+
+    def test_unknown_name(self) -> None:
+        """A name that never existed is still an AttributeError."""
+        with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+            lrpoll.nothing  # noqa: B018
+
+    def test_public_names_say_lrpoll(self) -> None:
+        """Public classes and functions report their public module, as httpx's do."""
+        assert (lrpoll.PollSpec.__module__, lrpoll.AuthError.__module__) == ("lrpoll", "lrpoll")
+        assert lrpoll.core.decide.__module__ == "lrpoll.core"
+        assert lrpoll.registry.preset.__module__ == "lrpoll.registry"

@@ -18,18 +18,14 @@ import lrpoll
 from lrpoll import (
     AuthError,
     HTTPStatusError,
-    Observation,
     OperationCancelled,
     OperationFailed,
     OperationGone,
     PollSpec,
-    Retry,
-    Running,
     SpecError,
-    Succeeded,
-    decide,
 )
 from lrpoll._core import classify_cancel
+from lrpoll.core import Observation, Retry, Running, Succeeded, decide
 from lrpoll.presets import arcgis_job, arcgis_job_url
 from lrpoll.testing import ArcGISScript, FakeArcGIS
 from lrpoll.testing.arcgis import DELETED, EXECUTING, SUCCEEDED
@@ -159,7 +155,7 @@ class TestSpec:
             "params": {"task_url": TASK, "cancel": "admin", "result_param": "out", "interval": 1.0},
         }
         assert PollSpec.from_json(data) == spec
-        assert "arcgis" in lrpoll.preset_names()
+        assert "arcgis" in lrpoll.registry.preset_names()
 
     def test_job_url(self) -> None:
         """arcgis_job_url() builds a job's status URL for watch()."""
@@ -187,19 +183,19 @@ ERROR_MESSAGES = [
         ("esriJobExecuting", Running, None),
         ("esriJobCancelling", Running, None),
         ("esriJobSucceeded", Succeeded, None),
-        ("esriJobFailed", lrpoll.Ended, OperationFailed),
-        ("esriJobTimedOut", lrpoll.Ended, OperationFailed),
-        ("expectedFailure", lrpoll.Ended, OperationFailed),
-        ("esriJobCancelled", lrpoll.Ended, OperationCancelled),
-        ("esriJobDeleting", lrpoll.Ended, OperationGone),
-        ("esriJobDeleted", lrpoll.Ended, OperationGone),
+        ("esriJobFailed", lrpoll.core.Ended, OperationFailed),
+        ("esriJobTimedOut", lrpoll.core.Ended, OperationFailed),
+        ("expectedFailure", lrpoll.core.Ended, OperationFailed),
+        ("esriJobCancelled", lrpoll.core.Ended, OperationCancelled),
+        ("esriJobDeleting", lrpoll.core.Ended, OperationGone),
+        ("esriJobDeleted", lrpoll.core.Ended, OperationGone),
     ],
 )
 def test_every_job_status(status: str, kind: type, error: type | None) -> None:
     """Each jobStatus (all eleven, and expectedFailure) means what the preset documents."""
     decision = decide(SPEC, Observation(http_status=200, body={"jobId": "j1", "jobStatus": status}))
     assert type(decision) is kind
-    if isinstance(decision, lrpoll.Ended):
+    if isinstance(decision, lrpoll.core.Ended):
         assert type(decision.error) is error
 
 
@@ -210,13 +206,13 @@ class TestDecisions:
         """A failed job's error is its last error message."""
         body = {"jobStatus": "esriJobFailed", "messages": ERROR_MESSAGES}
         decision = decide(SPEC, Observation(http_status=200, body=body))
-        assert isinstance(decision, lrpoll.Ended)
+        assert isinstance(decision, lrpoll.core.Ended)
         assert decision.error.message == "ERROR 999999: last"
 
     def test_timed_out_without_messages_says_so(self) -> None:
         """A timed-out job without error messages names its status."""
         decision = decide(SPEC, Observation(http_status=200, body={"jobStatus": "esriJobTimedOut"}))
-        assert isinstance(decision, lrpoll.Ended)
+        assert isinstance(decision, lrpoll.core.Ended)
         assert decision.error.message == "the job ended with esriJobTimedOut"
 
     @pytest.mark.parametrize(
@@ -267,7 +263,7 @@ class TestDecisions:
     def test_error_bodies(self, body: Any, error: type, message: str) -> None:
         """HTTP 200 error envelopes are errors, with the code and the server's words."""
         decision = decide(SPEC, Observation(http_status=200, body=body))
-        assert isinstance(decision, lrpoll.Ended)
+        assert isinstance(decision, lrpoll.core.Ended)
         assert type(decision.error) is error
         assert decision.error.message == message
 

@@ -29,20 +29,22 @@ from lrpoll import (
     AuthError,
     BearerToken,
     HTTPStatusError,
-    Observation,
     OperationCancelled,
     OperationFailed,
     OperationGone,
     PollSpec,
     PollTimeout,
-    Running,
     Scheduler,
     SpecError,
-    Succeeded,
     TemplateError,
-    decide,
 )
 from lrpoll._core import classify_cancel
+from lrpoll.core import (
+    Observation,
+    Running,
+    Succeeded,
+    decide,
+)
 from lrpoll.presets.google import google_operation, google_operation_url
 from lrpoll.testing.google import FakeGoogleOperations, GoogleOperationScript
 

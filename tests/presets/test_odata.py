@@ -696,8 +696,8 @@ class TestSpecIsData:
         again = lrpoll.PollSpec.from_json(data)
         assert again == spec
         assert again.decoder == APPLICATION_HTTP_DECODER
-        assert lrpoll.resolve_preset("odata", {}) == odata_async()
-        assert "odata" in lrpoll.preset_names()
+        assert lrpoll.registry.resolve_preset("odata", {}) == odata_async()
+        assert "odata" in lrpoll.registry.preset_names()
 
     def test_overrides_survive_the_round_trip(self) -> None:
         """A replaced field travels as an override next to the preset reference."""

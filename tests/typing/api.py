@@ -50,8 +50,8 @@ def specs() -> None:
     assert_type(lrpoll.Backoff.exponential(0.5, factor=2, max_delay=30), lrpoll.Backoff)
     assert_type(lrpoll.Backoff.fixed(1.0), lrpoll.Backoff)
     assert_type(lrpoll.Backoff.linear(1.0, step=0.5), lrpoll.Backoff)
-    assert_type(lrpoll.preset_names(), list[str])
-    assert_type(EXPORT.preset, lrpoll.PresetRef | None)
+    assert_type(lrpoll.registry.preset_names(), list[str])
+    assert_type(EXPORT.preset, lrpoll.registry.PresetRef | None)
     assert_type(EXPORT.body_error, lrpoll.BodyError | None)
     rule = lrpoll.BodyError(when="error", code="error.code", codes={498: "auth", "X": "gone"})
     assert_type(rule.codes, Mapping[int | str, lrpoll.BodyErrorKind] | None)
@@ -79,20 +79,22 @@ def expressions() -> None:
 
 def core() -> None:
     """The sans-I/O core: observations in, decisions out."""
-    obs = lrpoll.Observation(http_status=200, body={"status": "running", "progress": 10})
-    decision = lrpoll.decide(EXPORT, obs)
-    assert_type(decision, lrpoll.Decision)
-    if isinstance(decision, lrpoll.Running):
+    obs = lrpoll.core.Observation(http_status=200, body={"status": "running", "progress": 10})
+    decision = lrpoll.core.decide(EXPORT, obs)
+    assert_type(decision, lrpoll.core.Decision)
+    if isinstance(decision, lrpoll.core.Running):
         assert_type(decision.delay, float)
         assert_type(decision.progress, float | None)
-    elif isinstance(decision, lrpoll.Succeeded):
+    elif isinstance(decision, lrpoll.core.Succeeded):
         assert_type(decision.result, Any)
-    elif isinstance(decision, lrpoll.Ended):
+    elif isinstance(decision, lrpoll.core.Ended):
         assert_type(decision.error, lrpoll.LrpollError)
     else:
-        assert_type(decision, lrpoll.Retry)
-    assert_type(lrpoll.parse_retry_after("5", received_at=0.0), tuple[float | None, str | None])
-    assert_type(lrpoll.read_progress("40"), tuple[float | None, str | None])
+        assert_type(decision, lrpoll.core.Retry)
+    assert_type(
+        lrpoll.core.parse_retry_after("5", received_at=0.0), tuple[float | None, str | None]
+    )
+    assert_type(lrpoll.core.read_progress("40"), tuple[float | None, str | None])
 
 
 def errors(exc: lrpoll.LrpollError) -> None:

@@ -14,16 +14,18 @@ from hypothesis import strategies as st
 from lrpoll import (
     Backoff,
     CancelSpec,
-    Decision,
-    Ended,
     ErrorBudget,
     LrpollError,
     MalformedStatus,
     Messages,
-    Observation,
     PollSpec,
     RequestError,
     ResponseTooLarge,
+)
+from lrpoll.core import (
+    Decision,
+    Ended,
+    Observation,
     Retry,
     Running,
     Succeeded,

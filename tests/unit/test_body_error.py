@@ -10,24 +10,18 @@ import pytest
 from lrpoll import (
     AuthError,
     BodyError,
-    Decision,
-    Ended,
+    CancelSpec,
     ErrorBudget,
     HTTPStatusError,
     LrpollError,
-    Observation,
     OperationCancelled,
     OperationFailed,
     OperationGone,
     PollSpec,
-    Retry,
-    Running,
     SpecError,
-    Succeeded,
-    decide,
 )
 from lrpoll._core import body_error, classify_cancel, result_decision, start_decision
-from lrpoll._spec import CancelSpec
+from lrpoll.core import Decision, Ended, Observation, Retry, Running, Succeeded, decide
 
 RULE = BodyError(
     when="error",

@@ -11,14 +11,11 @@ import pytest
 from lrpoll import (
     AuthError,
     Backoff,
-    Decision,
-    Ended,
     ErrorBudget,
     HTTPStatusError,
     LrpollError,
     MalformedStatus,
     Messages,
-    Observation,
     OperationCancelled,
     OperationFailed,
     OperationGone,
@@ -26,13 +23,18 @@ from lrpoll import (
     PollTimeout,
     RequestError,
     ResponseTooLarge,
+)
+from lrpoll._core import first_delay, timed_out
+from lrpoll.core import (
+    Decision,
+    Ended,
+    Observation,
     Retry,
     Running,
     Succeeded,
     decide,
     read_progress,
 )
-from lrpoll._core import first_delay, timed_out
 from tests.unit.support import summarize
 
 RUNNING_DOC = {"status": "running", "progress": 40}

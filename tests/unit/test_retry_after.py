@@ -7,9 +7,17 @@ from typing import Any
 
 import pytest
 
-from lrpoll import Observation, PollSpec, Retry, Running, decide
+from lrpoll import (
+    PollSpec,
+)
 from lrpoll._core import first_delay
 from lrpoll._retry_after import clamp, parse_http_date, parse_retry_after
+from lrpoll.core import (
+    Observation,
+    Retry,
+    Running,
+    decide,
+)
 
 # RFC 9110 §5.6.7's example instant, in its three forms.
 EPOCH_1994 = 784111777.0

@@ -17,12 +17,14 @@ from lrpoll import (
     ErrorBudget,
     Messages,
     PollSpec,
-    PresetRef,
     SpecError,
+)
+from lrpoll._registry import _PRESETS, preset_names
+from lrpoll.registry import (
+    PresetRef,
     preset,
     resolve_preset,
 )
-from lrpoll._registry import _PRESETS, preset_names
 from tests.unit.support import UNIT, poll_specs
 
 if TYPE_CHECKING:

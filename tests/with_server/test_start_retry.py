@@ -122,9 +122,9 @@ class TestStartDecision:
 
         spec = export_spec(start_retry=rule)
         fault = lrpoll.RequestError("connect failed") if status is None else None
-        obs = lrpoll.Observation(http_status=status, fault=fault, sent=sent)
+        obs = lrpoll.core.Observation(http_status=status, fault=fault, sent=sent)
         verdict = start_decision(spec, obs, method=method)
-        assert isinstance(verdict, lrpoll.Retry) is retried
+        assert isinstance(verdict, lrpoll.core.Retry) is retried
         assert verdict is not None
 
     def test_azure_preset_follows_azure_core(self) -> None:
