@@ -31,7 +31,8 @@ expired 498 "Invalid token.". The admin API also wants an administrator's token;
 valid token gets ``{"status": "error", "messages": ["User does not have permission…"],
 "code": 403}``.
 
-Every request first meets the injected faults (`fail_next`, `delay_next`), then the ``f``
+Every request first meets the injected faults (`fail_next`, `delay_next`,
+`drop_connection_next`), then the ``f``
 check, then the token check, then its route, and is logged in `requests` (headers with
 credentials redacted; query and body as sent).
 """
@@ -47,7 +48,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from ._loopback import LoopbackServer, _loopback
+from ._loopback import LoopbackServer, _Fault, _loopback
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -384,6 +385,14 @@ class FakeArcGIS(LoopbackServer):
         """Hold the next ``times`` matching requests for ``seconds`` of loop time."""
         self._add_delay(path_glob, seconds, times)
 
+    def drop_connection_next(self, path_glob: str = "*", times: int = 1) -> None:
+        """Close the connection of the next ``times`` matching requests without an answer.
+
+        aiohttp's client sends an idempotent request (a GET poll) again once after a
+        disconnect: drop it twice for the client to see the error.
+        """
+        self._add(_Fault("drop", path_glob, times))
+
     # -- the application -----------------------------------------------------------------------
 
     def _app(self) -> web.Application:
@@ -422,10 +431,14 @@ class FakeArcGIS(LoopbackServer):
         status = code if self.real_http_status else 200
         return self._json(request, _envelope(code, message, details), status)
 
-    async def _answer(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+    async def _answer(self, request: web.Request, handler: _Handler) -> web.StreamResponse | None:
         delay, fault = self._take_faults(request.path)
         if delay:
             await asyncio.sleep(delay)
+        if fault is not None and fault.kind == "drop":
+            if request.transport is not None:
+                request.transport.close()
+            return None
         if fault is not None:
             return web.Response(status=fault.status, body=fault.body, headers=fault.headers)
         if request.match_info.route.name == "admin_cancel" and request.method != "POST":

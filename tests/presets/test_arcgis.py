@@ -411,6 +411,14 @@ class TestPolling:
             assert await op == {"out": {"paramUrl": "results/out"}}
         assert [r.status for r in server.requests_to(JOBS)][:2] == [200, 503]
 
+    async def test_dropped_connections_are_retried(self, server: FakeArcGIS) -> None:
+        """A poll whose connection drops is a transient fault, retried within the budget."""
+        server.drop_connection_next(JOBS, times=2)
+        async with scheduler_for(server) as scheduler:
+            op = await submit(scheduler)
+            assert await op == {"out": {"paramUrl": "results/out"}}
+        assert [r.status for r in server.requests_to(JOBS)][:2] == [0, 0]
+
     async def test_watch_by_job_url(self, server: FakeArcGIS) -> None:
         """A job known by id is watched by its URL; GET polls carry the token as a query."""
         server.script_next(ArcGISScript.success(executing=1))
