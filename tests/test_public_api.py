@@ -74,6 +74,8 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_core.start_error": "runtime helper of the core",
         "_core.timed_out": "runtime helper of the core",
         "_expr.json_snippet": "error-message helper",
+        "_jsexpr.*": "the XMLUI expression translator; lrpoll.presets.xmlui re-exports it",
+        "_jsvalues.*": "JavaScript's reading of values, behind the js_* JMESPath functions",
         "_log.Redactor": "logging internals",
         "_log.get_logger": "logging internals",
         "_log.redact_text": "logging internals",

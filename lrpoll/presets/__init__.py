@@ -15,6 +15,7 @@ from .arcgis import arcgis_job, arcgis_job_url
 from .azure import azure_lro
 from .google import google_operation, google_operation_url
 from .odata import odata_async, respond_async_headers
+from .xmlui import xmlui_apicall, xmlui_from_attributes, xmlui_from_xml
 
 __all__ = [
     "arcgis_job",
@@ -24,6 +25,9 @@ __all__ = [
     "google_operation_url",
     "odata_async",
     "respond_async_headers",
+    "xmlui_apicall",
+    "xmlui_from_attributes",
+    "xmlui_from_xml",
 ]
 
 # They drive the runtime, which presets must not, so they moved; kept here for one release.

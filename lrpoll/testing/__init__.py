@@ -14,6 +14,7 @@ from .arcgis import ArcGISJob, ArcGISScript, FakeArcGIS
 from .azure import AzureFlow, AzureOperation, FakeAzure
 from .google import FakeGoogleOperations, GoogleOperationRecord, GoogleOperationScript
 from .odata import FakeOData, ODataJob, ODataScript
+from .xmlui import FakeXmlui, XmluiJob, XmluiScript
 
 __all__ = [
     "ArcGISJob",
@@ -27,6 +28,7 @@ __all__ = [
     "FakeJob",
     "FakeLROServer",
     "FakeOData",
+    "FakeXmlui",
     "GoogleOperationRecord",
     "GoogleOperationScript",
     "JobScript",
@@ -35,4 +37,6 @@ __all__ = [
     "ODataJob",
     "ODataScript",
     "RequestRecord",
+    "XmluiJob",
+    "XmluiScript",
 ]
