@@ -41,6 +41,8 @@ from ._scheduler import Scheduler, SchedulerStatistics
 from ._sender import BodyTooLarge, Limits, RawRequest, RawResponse, Sender, SendFault
 from ._spec import (
     Backoff,
+    BodyError,
+    BodyErrorKind,
     CancelResult,
     CancelSpec,
     ErrorBudget,
@@ -68,6 +70,8 @@ __all__ = [
     "Backoff",
     "BasicAuth",
     "BearerToken",
+    "BodyError",
+    "BodyErrorKind",
     "BodyTooLarge",
     "Callback",
     "CancelOutcome",
