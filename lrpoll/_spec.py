@@ -792,6 +792,8 @@ class PollSpec:
                 raise SpecError("params must be an object", field="params")
             spec: PollSpec = resolve_preset(str(data["preset"]), params)
             overrides = data.get("overrides") or {}
+            if not isinstance(overrides, Mapping):
+                raise SpecError("overrides must be an object", field="overrides")
             if overrides:
                 merged = {**_spec_to_json(spec), **overrides}
                 spec = dataclasses.replace(_spec_from_json(merged), preset=spec.preset)

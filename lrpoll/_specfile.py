@@ -159,6 +159,9 @@ def _parse_json(text: str, source: str) -> Any:
         ) from None
     except RecursionError:
         raise SpecError("the document is nested too deeply", field="", file=source) from None
+    except ValueError as exc:
+        # An integer past sys.get_int_max_str_digits() (4 300 digits by default).
+        raise SpecError(f"invalid JSON: {str(exc)[:80]}", field="", file=source) from None
 
 
 class _Duplicate(ValueError):
@@ -176,6 +179,9 @@ def _parse_toml(text: str, source: str) -> dict[str, Any]:
         raise SpecError(f"invalid TOML: {exc}", field="", file=source) from None
     except RecursionError:
         raise SpecError("the document is nested too deeply", field="", file=source) from None
+    except ValueError as exc:
+        # An integer past sys.get_int_max_str_digits() (4 300 digits by default).
+        raise SpecError(f"invalid TOML: {str(exc)[:80]}", field="", file=source) from None
 
 
 # -- TOML nulls -------------------------------------------------------------------------

@@ -14,12 +14,15 @@ import json
 from typing import Any
 
 import looptime
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import lrpoll
 from lrpoll import CheckpointError, PollSpec, Scheduler, SpecError, UntrustedURL
 from lrpoll._checkpoint import load, spec_of
+from lrpoll._specfile import SpecFormat, loads_spec
+from lrpoll.registry import preset_names
 from tests.unit.support import UNIT
 
 FIELDS = [f.name for f in dataclasses.fields(PollSpec) if f.init and f.name != "preset"]
@@ -77,7 +80,7 @@ def spec_json(draw: st.DrawFn) -> Any:
         return draw(json_any)
     if kind == "preset":
         return {
-            "preset": draw(st.one_of(st.sampled_from(lrpoll.preset_names()), st.text(max_size=5))),
+            "preset": draw(st.one_of(st.sampled_from(preset_names()), st.text(max_size=5))),
             "params": draw(st.dictionaries(st.text(max_size=10), json_any, max_size=3)),
             **draw(st.dictionaries(st.just("overrides"), json_any, max_size=1)),
         }
@@ -95,6 +98,11 @@ def spec_json(draw: st.DrawFn) -> Any:
 class TestSpecFuzz:
     """PollSpec.from_json of anything raises SpecError or gives a spec."""
 
+    def test_preset_overrides_not_an_object(self) -> None:
+        """A preset's ``overrides`` that is not an object is SpecError (was a TypeError)."""
+        with pytest.raises(SpecError, match="overrides must be an object"):
+            PollSpec.from_json({"preset": "azure", "params": {}, "overrides": True})
+
     @UNIT
     @given(spec_json())
     def test_from_json_raises_only_spec_error(self, data: Any) -> None:
@@ -104,6 +112,38 @@ class TestSpecFuzz:
         except SpecError:
             return
         assert PollSpec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
+
+
+#: Hostile spec files: huge integers, deep nesting, deep and long expressions.
+HOSTILE_FILES = {
+    "json-bigint": ("json", '{"status_url": "/s", "done": "d", "interval": 1' + "0" * 5000 + "}"),
+    "json-deep": ("json", '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+    "json-deep-expr": (
+        "json",
+        '{"status_url": "/s", "done": "' + "(" * 3000 + "a" + ")" * 3000 + '"}',
+    ),
+    "json-2m-literal": ("json", '{"status_url": "/s", "done": "`\\"' + "x" * 2_000_000 + '\\"`"}'),
+    "toml-bigint": ("toml", 'status_url = "/s"\ndone = "d"\ninterval = 1' + "0" * 5000),
+    "toml-deep": ("toml", "a = " + "[" * 5000 + "]" * 5000),
+    "toml-deep-expr": ("toml", 'status_url = "/s"\ndone = "' + "!" * 3000 + 'a"'),
+}
+
+
+class TestSpecFileFuzz:
+    """Spec files (JSON and TOML) of anything raise SpecError or give a spec."""
+
+    @pytest.mark.parametrize(("fmt", "text"), HOSTILE_FILES.values(), ids=HOSTILE_FILES.keys())
+    def test_hostile_files(self, fmt: SpecFormat, text: str) -> None:
+        """Each hostile spec file is SpecError (huge integers were a ValueError)."""
+        with pytest.raises(SpecError):
+            loads_spec(text, format=fmt)
+
+    @UNIT
+    @given(st.one_of(st.text(max_size=200), spec_json().map(json.dumps)), st.booleans())
+    def test_loads_spec_raises_only_spec_error(self, text: str, toml: bool) -> None:
+        """L: loads_spec of any text, as JSON or TOML, gives a spec or SpecError."""
+        with contextlib.suppress(SpecError):
+            loads_spec(text, format="toml" if toml else "json")
 
 
 def _checkpoint() -> dict[str, Any]:
