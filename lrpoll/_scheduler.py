@@ -95,6 +95,9 @@ class Scheduler:
         retry_burst: retries a failing host gets at once.
         gate_release_rate: polls per second a host gets when the gate a 429 closed
             reopens (the polls held at the gate leave at this rate).
+        retry_refill: tokens each good answer from a host puts back in its retry bucket:
+            after an outage, each lets one deferred retry go at once (0: refill with
+            time only).
         seed: seeds the jitter, for reproducible schedules.
         abandon: what happens to an operation whose awaiting task is cancelled
             (``"stop"``, ``"cancel"`` or ``"detach"``; per operation in `start`/`watch`).
@@ -127,6 +130,7 @@ class Scheduler:
         retry_rate: float = 5.0,
         retry_burst: float = 20.0,
         gate_release_rate: float = 50.0,
+        retry_refill: float = 1.0,
         seed: int | None = None,
         abandon: AbandonPolicy = "stop",
         abandon_timeout: float = 5.0,
@@ -148,7 +152,10 @@ class Scheduler:
         self._slots = slots
         self._per_host = per_host
         self._pacing = HostPacing(
-            retry_rate=retry_rate, retry_burst=retry_burst, gate_release_rate=gate_release_rate
+            retry_rate=retry_rate,
+            retry_burst=retry_burst,
+            gate_release_rate=gate_release_rate,
+            retry_refill=retry_refill,
         )
         self._rng = random.Random(seed)
         self._abandon: AbandonPolicy = abandon

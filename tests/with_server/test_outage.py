@@ -69,6 +69,13 @@ async def test_two_second_outage_of_1000_operations(serve: Serve) -> None:
     assert drained < 5.0
 
 
+async def test_time_only_refill_drains_at_the_bucket_rate(serve: Serve) -> None:
+    """F42: with retry_refill=0 the 200 deferred retries drain at 5 per second."""
+    during, drained = await run_outage(serve, ops=200, start=0.5, end=2.5, retry_refill=0.0)
+    assert during <= 200 + 20 + 5 * 2 + 1
+    assert drained > 25.0  # about (200 - 30) / 5 seconds
+
+
 async def test_outage_of_200_operations_on_another_schedule(serve: Serve) -> None:
     """F42: 200 ops through a 5 s outage: the herd stays bounded and drains promptly."""
     during, drained = await run_outage(serve, ops=200, start=1.5, end=6.5)
