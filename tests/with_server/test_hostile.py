@@ -93,6 +93,24 @@ class TestUserinfo:
         assert "u:p@" not in str(caught.value)
         assert server.requests_to(f"*/{job.id}/status") == []
 
+    async def test_poll_moved_to_userinfo_url_ends_with_untrusted(
+        self, server: FakeLROServer
+    ) -> None:
+        """A poll answer moving the status URL to ``http://u:p@trusted/`` ends UntrustedURL."""
+        job = server.add_job(JobScript.slow())
+        trap = server.status_url(job.id).replace("http://", "http://u:p@")
+        server.fail_next(
+            f"*/{job.id}/status", status=200, body=doc("running"), headers={"Location": trap}
+        )
+        creds = {server.base_url: lrpoll.BearerToken("t0ken-abc")}
+        async with lrpoll.Scheduler(base_url=server.base_url, credentials=creds) as scheduler:
+            spec = export_spec(status_url_updates=("location",))
+            op = scheduler.watch(server.status_url(job.id), spec)
+            with pytest.raises(lrpoll.UntrustedURL, match="userinfo") as caught:
+                await op
+        assert "u:p@" not in str(caught.value)
+        assert len(server.requests_to(f"*/{job.id}/status")) == 1
+
     async def test_cancel_url_with_userinfo_is_refused(self, server: FakeLROServer) -> None:
         """A cancel URL with userinfo gives a ``refused`` outcome, not a raw ValueError."""
         cancel = lrpoll.CancelSpec(url="{+start.cancel}")
