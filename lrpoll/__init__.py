@@ -6,7 +6,7 @@ The public names live here; the modules behind them are private.
 from __future__ import annotations
 
 from ._auth import BasicAuth, BearerToken, Credential, FormField, Header, QueryParam
-from ._cancel import AbandonPolicy, CancelOutcome, CancelToken, OutcomeKind
+from ._cancel import AbandonPolicy, CancelOutcome, CancelToken, OutcomeKind, cancel_step
 from ._core import (
     Decision,
     Ended,
@@ -126,6 +126,7 @@ __all__ = [
     "Update",
     "UrlTemplate",
     "View",
+    "cancel_step",
     "checkpoint_for",
     "decide",
     "decoder",
