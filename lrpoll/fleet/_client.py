@@ -143,7 +143,11 @@ class Fleet:
         self._checked = False
 
     async def __aenter__(self) -> Fleet:
-        await self._check()
+        try:
+            await self._check()
+        except BaseException:
+            await self.aclose()
+            raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -94,8 +94,10 @@ _COMPLETE: Final = (
 local cur = redis.call('HMGET', KEYS[1], 'fence', 'sched', 'stop', 'progress', 'state')
 if cur[1] ~= ARGV[2] or cur[2] ~= 'leased' then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[1])
+local progress = ARGV[7]
+if progress == 'keep' then progress = cur[4] or '' end
 redis.call('HSET', KEYS[1], 'owner', '', 'lease', 0, 'updated', now, 'state', ARGV[4],
-  'progress', ARGV[7], 'message', ARGV[14])
+  'progress', progress, 'message', ARGV[14])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'ckpt', ARGV[3]) end
 if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[8]) end
 if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'cancel', ARGV[11]) end
@@ -107,21 +109,21 @@ if kind == 'done' then
   redis.call('ZREM', KEYS[2], ARGV[1])
   if tonumber(ARGV[12]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[12]) end
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[13], '*', 'id', ARGV[1], 'kind', 'done',
-    'state', ARGV[4], 'progress', ARGV[7], 'error', string.sub(ARGV[10], 1, 512))
+    'state', ARGV[4], 'progress', progress, 'error', string.sub(ARGV[10], 1, 512))
   return 1
 end
 if kind == 'stopped' or cur[3] == '1' then
   redis.call('HSET', KEYS[1], 'sched', 'stopped', 'due', '', 'stop', '0')
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[13], '*', 'id', ARGV[1], 'kind', 'stopped',
-    'state', ARGV[4], 'progress', ARGV[7])
+    'state', ARGV[4], 'progress', progress)
   return 1
 end
 local due = now + math.max(0, tonumber(ARGV[6]))
 redis.call('HSET', KEYS[1], 'sched', 'due', 'due', due)
 redis.call('ZADD', KEYS[2], due, ARGV[1])
-if cur[4] ~= ARGV[7] or cur[5] ~= ARGV[4] then
+if cur[4] ~= progress or cur[5] ~= ARGV[4] then
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[13], '*', 'id', ARGV[1], 'kind', 'progress',
-    'state', ARGV[4], 'progress', ARGV[7])
+    'state', ARGV[4], 'progress', progress)
 end
 return 1
 """
@@ -255,7 +257,7 @@ class Completion:
         kind: ``due`` (poll again after ``delay``), ``stopped`` or ``done``.
         checkpoint: the next checkpoint ('' keeps the stored one).
         delay: seconds until the next poll.
-        progress: percent done ('' when unknown).
+        progress: percent done ('' when unknown, ``keep`` to keep the stored one).
         status: the last status document, truncated JSON ('' keeps the stored one).
         result: the result as JSON, once succeeded.
         error: the error as JSON (type and message), once ended without a result.
@@ -270,7 +272,7 @@ class Completion:
     kind: str
     checkpoint: str = ""
     delay: float = 0.0
-    progress: str = ""
+    progress: str = "keep"
     status: str = ""
     result: str = ""
     error: str = ""

@@ -160,6 +160,7 @@ class Worker:
         self._inflight = 0
         self._wake = anyio.Event()
         self._offset = 0.0  # Redis time minus this process's wall clock
+        self._closing = False
         self._log = get_logger(worker=self.name)
 
     def auth(
@@ -195,6 +196,11 @@ class Worker:
             "checkpoint_key": checkpoint_key,
         }
 
+    def close(self) -> None:
+        """Ask `run` to return: claim nothing more, finish the polls in flight, write them back."""
+        self._closing = True
+        self._wake.set()
+
     def _now(self) -> float:
         """Redis's clock, as this process estimates it (epoch seconds)."""
         return time.time() + self._offset
@@ -202,8 +208,9 @@ class Worker:
     async def run(self) -> None:
         """Poll until cancelled: claim, step, complete.
 
-        Leaving (cancelled) abandons the polls in flight: their leases lapse and other
-        workers poll those operations again.
+        `close` makes it return once the polls in flight are written back. Cancelled,
+        it abandons them: their leases lapse and other workers poll those operations
+        again.
 
         Raises:
             ValueError: when the namespace has another shard count.
@@ -236,13 +243,13 @@ class Worker:
         next_reap = 0.0
         turn = 0
         backoff = 0.05
-        while True:
+        while not (self._closing and not self._inflight and not self._done):
             batch, self._done = self._done, []
             calls = [self.scripts.complete(c, ttl=self.result_ttl) for c in batch]
             reap = time.monotonic() >= next_reap
             if reap:
                 calls += [self.scripts.reap(p) for p in range(self.keys.shards)]
-            free = self.slots - self._inflight
+            free = 0 if self._closing else self.slots - self._inflight
             claims = self._claims(free, turn)
             turn += 1
             calls += [call for call, _ in claims]
