@@ -281,14 +281,19 @@ class Fleet:
         return str(await self._one(self.scripts.cancel(op_id)))
 
     async def counts(self) -> dict[str, int]:
-        """How many operations are due and leased, over all shards."""
+        """Operations due and leased, and completions refused as ``stale``, over all shards."""
         k = self.keys
         async with self.redis.pipeline(transaction=False) as pipe:
             for p in range(k.shards):
                 pipe.zcard(k.due(p))
                 pipe.zcard(k.leases(p))
+                pipe.hget(k.stats(p), "stale")
             answers = await pipe.execute()
-        return {"due": sum(answers[0::2]), "leased": sum(answers[1::2])}
+        return {
+            "due": sum(answers[0::3]),
+            "leased": sum(answers[1::3]),
+            "stale": sum(int(a or 0) for a in answers[2::3]),
+        }
 
     async def events(
         self, *, from_start: bool = False, block: float = 1.0

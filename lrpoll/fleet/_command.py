@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import signal
 import sys
@@ -102,8 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``python -m lrpoll.fleet ARGS`` (``worker`` is the one command); the exit status.
 
     SIGINT and SIGTERM stop the worker: polls in flight are abandoned, their leases lapse
-    and other workers poll those operations again.
+    and other workers poll those operations again. On the way out it writes its
+    statistics as one JSON line to standard output.
     """
     worker = build_worker(sys.argv[1:] if argv is None else argv)
     anyio.run(_serve, worker)
+    stats = {"worker": worker.name, **dataclasses.asdict(worker.statistics)}
+    sys.stdout.write(json.dumps(stats) + "\n")
+    sys.stdout.flush()
     return 0

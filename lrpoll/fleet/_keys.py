@@ -7,6 +7,7 @@ hash tag ``{lrpoll:<namespace>:<p>}``, so each script touches one Redis Cluster 
     {lrpoll:<ns>:<p>}:due       ZSET   ids waiting for a poll, scored by due time (ms)
     {lrpoll:<ns>:<p>}:leases    ZSET   ids with a poll in flight, scored by lease expiry (ms)
     {lrpoll:<ns>:<p>}:events    STREAM progress, state and terminal events
+    {lrpoll:<ns>:<p>}:stats     HASH   counters (``stale``: completions refused)
     lrpoll:<ns>:meta            HASH   the namespace's shard count (checked by every client)
 """
 
@@ -69,3 +70,7 @@ class Keys:
     def events(self, shard: int) -> str:
         """The event stream of ``shard``."""
         return f"{self.prefix(shard)}:events"
+
+    def stats(self, shard: int) -> str:
+        """The counters of ``shard``."""
+        return f"{self.prefix(shard)}:stats"

@@ -84,7 +84,7 @@ return out
 """
 )
 
-# KEYS: op, due, leases, events.
+# KEYS: op, due, leases, events, stats.
 # ARGV: id, fence, checkpoint|'', state, kind (due|stopped|done), delay_ms, progress|'',
 #       status|'', result|'', error|'', cancel|'', ttl_s, maxlen, message, attempts|''.
 # Returns 1, or 0 (STALE: the fence moved on, or the lease was reaped).
@@ -92,7 +92,10 @@ _COMPLETE: Final = (
     _NOW
     + """
 local cur = redis.call('HMGET', KEYS[1], 'fence', 'sched', 'stop', 'progress', 'state')
-if cur[1] ~= ARGV[2] or cur[2] ~= 'leased' then return 0 end
+if cur[1] ~= ARGV[2] or cur[2] ~= 'leased' then
+  redis.call('HINCRBY', KEYS[5], 'stale', 1)
+  return 0
+end
 redis.call('ZREM', KEYS[3], ARGV[1])
 local progress = ARGV[7]
 if progress == 'keep' then progress = cur[4] or '' end
@@ -313,7 +316,7 @@ class Scripts:
     def complete(self, c: Completion, *, ttl: int) -> Call:
         """Write one step's outcome back, if ``c.fence`` still holds the lease (1), else 0."""
         k, p = self.keys, self.keys.shard(c.op_id)
-        keys = (k.op(c.op_id), k.due(p), k.leases(p), k.events(p))
+        keys = (k.op(c.op_id), k.due(p), k.leases(p), k.events(p), k.stats(p))
         args = (
             c.op_id,
             c.fence,

@@ -85,7 +85,7 @@ async def test_same_results_as_the_scheduler(redis_url: str, namespace: str) -> 
                 await fleet.enroll_url(server.status_url(job.id), spec(), operation_id=job.id)
             async with running(worker(redis_url, namespace, server, slots=8)) as w:
                 ops = await wait_done(fleet, [j.id for j in fleet_jobs])
-            assert await fleet.counts() == {"due": 0, "leased": 0}
+            assert await fleet.counts() == {"due": 0, "leased": 0, "stale": 0}
         local: list[tuple[lrpoll.Operation, Any]] = []
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
             handles = [scheduler.watch(server.status_url(j.id), spec()) for j in local_jobs]
@@ -234,4 +234,4 @@ async def test_enroll_checkpoint_is_idempotent(redis_url: str, namespace: str) -
     async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
         for _ in range(3):
             assert await fleet.enroll(token) == "same"
-        assert await fleet.counts() == {"due": 1, "leased": 0}
+        assert await fleet.counts() == {"due": 1, "leased": 0, "stale": 0}
