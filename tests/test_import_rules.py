@@ -309,7 +309,7 @@ LAYERS: list[set[str]] = [
     {"_cancel"},
     {"_operation"},
     {"_runtime"},
-    {"_scheduler"},
+    {"_scheduler", "fleet"},
     {"lrpoll", "_demo"},
     {"compat", "_cli"},
     {"__main__"},

@@ -311,7 +311,9 @@ class Fleet:
             newest: Any = [] if from_start else await self.redis.xrevrange(stream, count=1)
             last[stream] = newest[0][0] if newest else "0-0"
         while True:
-            answer: Any = await self.redis.xread(last, count=1000, block=max(1, round(block * 1000)))
+            answer: Any = await self.redis.xread(
+                last, count=1000, block=max(1, round(block * 1000))
+            )
             for stream, entries in answer or ():
                 for stream_id, fields in entries:
                     last[stream] = stream_id

@@ -12,7 +12,6 @@ import json
 import random
 import signal
 import sys
-from pathlib import Path
 
 import anyio
 
@@ -56,7 +55,7 @@ async def main(args: argparse.Namespace) -> None:
                 "cancels": len(cancels),
                 "needed": job.script.queued_polls + job.script.polls + 1,
             }
-        Path(args.out).write_text(json.dumps(jobs))
+        await anyio.Path(args.out).write_text(json.dumps(jobs))
 
 
 if __name__ == "__main__":

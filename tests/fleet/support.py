@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import signal
@@ -9,9 +10,14 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import anyio
 
 import lrpoll
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 #: Why the fleet tests skip, when they do.
 NO_REDIS = (
@@ -102,3 +108,22 @@ class RedisProcess:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
+
+
+async def until(
+    check: Callable[[], Awaitable[Any] | Any], *, within: float = 30, every: float = 0.01
+) -> Any:
+    """The first true value of ``check()`` (awaited when it returns an awaitable).
+
+    Raises:
+        TimeoutError: when none came within ``within`` seconds.
+    """
+    with anyio.fail_after(within):
+        while True:
+            value = check()
+            if inspect.isawaitable(value):
+                value = await value
+            if value:
+                return value
+            # The state lives in another process (Redis, a worker): nothing to wait on here.
+            await anyio.sleep(every)

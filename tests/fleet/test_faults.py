@@ -16,7 +16,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import pytest
@@ -26,23 +26,12 @@ from lrpoll.fleet import Fleet
 from tests.helpers import export_spec
 
 from .fakeproc import wants_cancel
-from .support import worktree_env
-
-if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+from .support import until, worktree_env
 
 N = 300
 SHARDS = 8
 STALLED = "job-2"  # a job that succeeds: the fake holds its polls past a lease
 ENDS = {"done": "succeeded", "failed": "failed", "cancelled": "cancelled"}
-
-
-async def until(check: Callable[[], Awaitable[Any]], *, within: float = 30) -> Any:
-    """The first true value of ``check()``, polled every 10 ms."""
-    with anyio.fail_after(within):
-        while not (value := await check()):
-            await anyio.sleep(0.01)
-    return value
 
 
 def spawn(*args: str) -> subprocess.Popen[bytes]:
@@ -95,6 +84,7 @@ async def test_killed_and_stopped_workers_lose_nothing(
         cancel = lrpoll.CancelSpec(url="/api/exports/{start.jobId}/cancel")
         spec = export_spec(interval=0.3, cancel=cancel)
         async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+            r: Any = fleet.redis  # redis-py's answers, untyped here
             ids = [f"job-{i}" for i in range(1, N + 1)]
             for op_id in ids:
                 url = f"{base_url}/api/exports/{op_id}/status"
@@ -114,8 +104,8 @@ async def test_killed_and_stopped_workers_lose_nothing(
 
             async def other_owner() -> str | None:
                 for p in range(SHARDS):
-                    for op_id in await fleet.redis.zrange(fleet.keys.leases(p), 0, -1):
-                        owner = await fleet.redis.hget(fleet.keys.op(op_id), "owner")
+                    for op_id in await r.zrange(fleet.keys.leases(p), 0, -1):
+                        owner = await r.hget(fleet.keys.op(op_id), "owner")
                         if owner and owner != stopped and owner in workers:
                             return str(owner)
                 return None
@@ -143,7 +133,7 @@ async def test_killed_and_stopped_workers_lose_nothing(
             ops = {op_id: await fleet.get(op_id) for op_id in ids}
             reaped: Counter[str] = Counter()
             for p in range(SHARDS):
-                for _, fields in await fleet.redis.xrange(fleet.keys.events(p)):
+                for _, fields in await r.xrange(fleet.keys.events(p)):
                     if fields["kind"] == "reaped":
                         reaped[fields["id"]] += 1
     finally:
@@ -153,7 +143,8 @@ async def test_killed_and_stopped_workers_lose_nothing(
     jobs = json.loads(report.read_text())
     for i, op_id in enumerate(ids, start=1):
         op, job = ops[op_id], jobs[op_id]
-        assert op is not None and op.done, op_id
+        assert op is not None, op_id
+        assert op.done, op_id
         assert op.state == ENDS[job["state"]], (op_id, op.state, job)
         if wants_cancel(i):
             assert 1 <= job["cancels"] <= 1 + reaped[op_id], (op_id, job)

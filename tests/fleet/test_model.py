@@ -153,7 +153,8 @@ class ScriptsMachine(RuleBasedStateMachine):
             return answers[:n], due, leased
 
         fields, due, leased = self.loop.run_until_complete(read())
-        assert due <= self.model.keys() and leased <= self.model.keys()
+        assert due <= self.model.keys()
+        assert leased <= self.model.keys()
         assert not due & leased
         for (op, m), (sched, fence) in zip(self.model.items(), fields, strict=True):
             # Exactly one of due, leased, stopped, done; the hash agrees with the sets.
@@ -169,7 +170,7 @@ def test_scripts_keep_their_invariants(redis_url: str) -> None:
     """Any sequence of enroll / claim / complete (valid or stale) / expire / reap / stop /
     resume / cancel keeps each operation in exactly one of due, leased, stopped, done,
     with fences that only grow, and no terminal operation back in due."""
-    run_state_machine_as_test(
+    run_state_machine_as_test(  # type: ignore[no-untyped-call]
         lambda: ScriptsMachine(redis_url),
         settings=settings(
             max_examples=40,

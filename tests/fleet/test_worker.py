@@ -17,6 +17,8 @@ from lrpoll.fleet import Fleet, FleetOperation, Worker
 from lrpoll.testing import FakeLROServer, JobScript
 from tests.helpers import export_spec
 
+from .support import until
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
 
@@ -55,6 +57,12 @@ async def wait_done(
         assert op is not None
         out[op_id] = op
     return out
+
+
+async def stopped(fleet: Fleet, op_id: str) -> FleetOperation | None:
+    """The operation once the schedule has it stopped, else None."""
+    op = await fleet.get(op_id)
+    return op if op is not None and op.sched == "stopped" else None
 
 
 def status_polls(server: FakeLROServer, job_id: str) -> int:
@@ -127,7 +135,8 @@ async def test_credentials_only_to_the_profile_origins(redis_url: str, namespace
                 ops = await wait_done(fleet, ["good", "bad"])
     assert ops["good"].state == "succeeded"
     assert ops["bad"].state == "error"
-    assert ops["bad"].error is not None and ops["bad"].error["type"] == "UntrustedURL"
+    assert ops["bad"].error is not None
+    assert ops["bad"].error["type"] == "UntrustedURL"
     assert status_polls(server, bad.id) == 0
 
 
@@ -144,9 +153,7 @@ async def test_cancel_through_the_fleet(redis_url: str, namespace: str) -> None:
                 start={"jobId": job.id},
             )
             async with running(worker(redis_url, namespace, server)) as w:
-                with anyio.fail_after(10):
-                    while status_polls(server, job.id) < 2:
-                        await anyio.sleep(0.01)
+                await until(lambda: status_polls(server, job.id) >= 2)
                 assert await fleet.cancel("c") == "requested"
                 assert await fleet.cancel("c") in ("requested", "sent")
                 op = (await wait_done(fleet, ["c"]))["c"]
@@ -168,9 +175,7 @@ async def test_cancel_without_a_cancel_request_stops(redis_url: str, namespace: 
             await fleet.enroll_url(server.status_url(job.id), spec(), operation_id="s")
             async with running(worker(redis_url, namespace, server)):
                 await fleet.cancel("s")
-                with anyio.fail_after(10):
-                    while (op := await fleet.get("s")) is None or op.sched != "stopped":
-                        await anyio.sleep(0.01)
+                op = await until(lambda: stopped(fleet, "s"))
     assert op.cancel == "unsupported"
 
 
@@ -181,13 +186,9 @@ async def test_stop_and_resume(redis_url: str, namespace: str) -> None:
         async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
             await fleet.enroll_url(server.status_url(job.id), spec(), operation_id="r")
             async with running(worker(redis_url, namespace, server)) as w:
-                with anyio.fail_after(10):
-                    while status_polls(server, job.id) < 3:
-                        await anyio.sleep(0.01)
+                await until(lambda: status_polls(server, job.id) >= 3)
                 await fleet.stop("r")
-                with anyio.fail_after(10):
-                    while (op := await fleet.get("r")) is None or op.sched != "stopped":
-                        await anyio.sleep(0.01)
+                await until(lambda: stopped(fleet, "r"))
                 polls = status_polls(server, job.id)
                 claimed = w.statistics.claimed
                 await anyio.sleep(0.2)  # several worker loops: nothing claims it
@@ -211,11 +212,11 @@ async def test_unknown_profile_waits_for_a_worker_that_has_it(
                 server.status_url(job.id), spec(), operation_id="p", auth=profile
             )
             async with running(worker(redis_url, namespace, server, release_delay=60)) as w:
-                with anyio.fail_after(10):
-                    while w.statistics.completed < 1:
-                        await anyio.sleep(0.01)
+                await until(lambda: w.statistics.completed >= 1)
             op = await fleet.get("p")
-    assert op is not None and op.sched == "due" and op.state == "running"
+    assert op is not None
+    assert op.sched == "due"
+    assert op.state == "running"
     assert status_polls(server, job.id) == 0
 
 
@@ -235,3 +236,24 @@ async def test_enroll_checkpoint_is_idempotent(redis_url: str, namespace: str) -
         for _ in range(3):
             assert await fleet.enroll(token) == "same"
         assert await fleet.counts() == {"due": 1, "leased": 0, "stale": 0}
+
+
+async def test_worker_clock_skew_changes_nothing(
+    redis_url: str, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker whose wall clock is an hour ahead steps on Redis's clock: operations with a
+    60 s deadline are not timed out, and due times come from Redis TIME."""
+    import time
+
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 3600)
+    async with FakeLROServer() as server:
+        jobs = [server.add_job(JobScript.success(polls=2)) for _ in range(5)]
+        async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+            for job in jobs:
+                await fleet.enroll_url(
+                    server.status_url(job.id), spec(max_duration=60), operation_id=job.id
+                )
+            async with running(worker(redis_url, namespace, server)):
+                ops = await wait_done(fleet, [j.id for j in jobs])
+    assert {op.state for op in ops.values()} == {"succeeded"}
