@@ -285,7 +285,7 @@ def test_importing_lrpoll_registers_the_presets() -> None:
     """
     code = (
         "import sys, lrpoll\n"
-        "print(lrpoll.preset_names())\n"
+        "print(lrpoll.registry.preset_names())\n"
         "print([m for m in sys.modules if m.startswith('lrpoll.compat')])\n"
     )
     out = subprocess.run(
@@ -298,7 +298,7 @@ def test_importing_lrpoll_registers_the_presets() -> None:
 #: lower layers (``if TYPE_CHECKING:`` and function-level imports included), or modules of
 #: its own package (``lrpoll.presets``, ``lrpoll.testing``, ``lrpoll.compat``).
 LAYERS: list[set[str]] = [
-    {"_exceptions", "_secrets", "_auth", "_machine", "_heap"},
+    {"_exceptions", "_secrets", "_auth", "_machine", "_heap", "_public"},
     {"_urls", "_expr", "_registry", "_log", "_sender", "testing"},
     {"_spec", "_aiohttp"},
     {"_retry_after", "presets"},
@@ -309,7 +309,7 @@ LAYERS: list[set[str]] = [
     {"_cancel"},
     {"_operation"},
     {"_runtime"},
-    {"_scheduler", "fleet"},
+    {"_scheduler", "core", "registry", "fleet"},
     {"lrpoll", "_demo"},
     {"compat", "_cli"},
     {"__main__"},
