@@ -6,6 +6,7 @@ them; `Worker` processes claim the due ones, run the one per-operation step
 under a fencing counter. Needs the ``fleet`` extra (``redis``). See docs/fleet.md.
 """
 
+from .._public import claim
 from ._client import DEFAULT_SHARDS, Fleet, FleetEvent, FleetOperation
 from ._command import main
 from ._worker import Worker, WorkerStatistics
@@ -19,3 +20,5 @@ __all__ = [
     "WorkerStatistics",
     "main",
 ]
+
+claim(globals(), __all__, __name__)

@@ -47,7 +47,7 @@ class TestCancelStep:
                 assert step.checkpoint is not None
                 assert step.due is not None
                 text, at = step.checkpoint, step.due
-        assert isinstance(step.decision, lrpoll.Ended)
+        assert isinstance(step.decision, lrpoll.core.Ended)
         assert step.decision.state == "cancelled"
         assert len(server.requests_to(f"*/{job.id}/cancel")) == 1
 
