@@ -115,8 +115,9 @@ class Worker:
         limits: transport limits; ``limits.timeout`` bounds each request, and so the lease.
         lease_margin: seconds a lease lasts beyond the request timeout.
         max_sleep: the longest the loop sleeps (the longest before it sees new work
-            enrolled by others, and the reap period unless ``reap_every`` is given).
-        reap_every: seconds between reaps of expired leases.
+            enrolled by others).
+        reap_every: seconds between reaps of expired leases (default: a quarter of the
+            lease, at least ``max_sleep``).
         result_ttl: seconds an ended operation stays readable (0: forever).
         release_delay: seconds before an operation whose auth profile this worker lacks
             is due again (for a worker that has it).
@@ -148,7 +149,9 @@ class Worker:
         self.limits = limits or Limits()
         self.lease = self.limits.timeout + lease_margin
         self.max_sleep = max_sleep
-        self.reap_every = max_sleep if reap_every is None else reap_every
+        # Reaping finds leases lapsed for at least this long past their expiry: a quarter
+        # of a lease is soon enough, and keeps the loop's pipelines short.
+        self.reap_every = max(max_sleep, self.lease / 4) if reap_every is None else reap_every
         self.result_ttl = result_ttl
         self.release_delay = release_delay
         self.statistics = WorkerStatistics()

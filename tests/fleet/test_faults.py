@@ -28,7 +28,7 @@ from tests.helpers import export_spec
 from .fakeproc import wants_cancel
 from .support import until, worktree_env
 
-N = 300
+N = int(os.environ.get("LRPOLL_FLEET_FAULT_N", "500"))
 SHARDS = 8
 STALLED = "job-2"  # a job that succeeds: the fake holds its polls past a lease
 ENDS = {"done": "succeeded", "failed": "failed", "cancelled": "cancelled"}
