@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from redis.asyncio import Redis
 
-from .._checkpoint import load
+from .._checkpoint import dump, load, spec_of, to_record
 from .._machine import TERMINAL
 from .._step import checkpoint_for
 from ._keys import Keys
@@ -179,7 +180,8 @@ class Fleet:
 
         Idempotent by the checkpoint's operation id: enrolling the same id again changes
         nothing. A running checkpoint is due at its own ``due`` time (at once when it has
-        none or it is past); a stopped one is enrolled stopped.
+        none or it is past); a stopped one is enrolled stopped (`resume` makes it due),
+        with the time it had left before its deadline.
 
         Args:
             checkpoint: from `lrpoll.checkpoint_for`, `Operation.checkpoint` or a step.
@@ -195,6 +197,15 @@ class Fleet:
         sched = "due" if state in ("running", "cancelling") else "stopped"
         if state in TERMINAL:
             sched = "done"
+        elif state == "stopped":
+            # Stored in its running form, so that `resume` has the workers poll it; the
+            # time it had left is kept (from now on, time stopped in the fleet counts).
+            at = time.time()
+            rec = to_record(doc, spec_of(doc), now=at, wall=at)
+            rec.transition("resume")
+            rec.due = at
+            checkpoint = dump(rec, now=at, wall=at, key=key)
+            state = "running"
         delay = 0.0
         if sched == "due" and doc.get("due") is not None:
             delay = max(0.0, doc["due"] - await self.now())

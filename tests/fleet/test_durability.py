@@ -11,6 +11,7 @@ import anyio
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+import lrpoll
 from lrpoll.fleet import Fleet, Worker
 from lrpoll.testing import FakeLROServer, JobScript
 from tests.helpers import export_spec
@@ -38,7 +39,15 @@ async def test_restart_loses_nothing(tmp_path: Path) -> None:
                 server.add_job(JobScript.fail_at(4) if i % 5 == 0 else JobScript.success(polls=6))
                 for i in range(N)
             ]
-            worker = Worker(redis.url, namespace="dur", shards=SHARDS, max_sleep=0.05)
+            # Short leases: a claim whose answer the crash cut off lapses soon.
+            worker = Worker(
+                redis.url,
+                namespace="dur",
+                shards=SHARDS,
+                max_sleep=0.05,
+                limits=lrpoll.Limits(timeout=2),
+                lease_margin=0.5,
+            )
             worker.auth("default", trusted_origins=[server.base_url])
             async with anyio.create_task_group() as tg:
                 async with Fleet(redis.url, namespace="dur", shards=SHARDS) as fleet:

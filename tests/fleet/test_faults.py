@@ -55,7 +55,7 @@ def end(proc: subprocess.Popen[bytes]) -> bytes:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(max(180, N // 10))
 async def test_killed_and_stopped_workers_lose_nothing(
     redis_url: str, namespace: str, tmp_path: Path
 ) -> None:
@@ -129,7 +129,7 @@ async def test_killed_and_stopped_workers_lose_nothing(
                 counts = await fleet.counts()
                 return counts["due"] == 0 and counts["leased"] == 0
 
-            await until(all_done, within=90)
+            await until(all_done, within=max(90, N / 20))
             ops = {op_id: await fleet.get(op_id) for op_id in ids}
             reaped: Counter[str] = Counter()
             for p in range(SHARDS):

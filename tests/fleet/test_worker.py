@@ -257,3 +257,25 @@ async def test_worker_clock_skew_changes_nothing(
             async with running(worker(redis_url, namespace, server)):
                 ops = await wait_done(fleet, [j.id for j in jobs])
     assert {op.state for op in ops.values()} == {"succeeded"}
+
+
+async def test_stopped_checkpoint_resumes_in_the_fleet(redis_url: str, namespace: str) -> None:
+    """A checkpoint of an operation stopped in a Scheduler is enrolled stopped; resumed
+    through the fleet, a worker polls it to its end."""
+    async with FakeLROServer() as server:
+        job = server.add_job(JobScript.success(polls=6))
+        async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
+            op = scheduler.watch(server.status_url(job.id), spec(), operation_id="moved")
+            await until(lambda: status_polls(server, job.id) >= 2)
+            op.stop()
+            token = op.checkpoint()
+        async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+            assert await fleet.enroll(token) == "moved"
+            stored = await fleet.get("moved")
+            assert stored is not None
+            assert (stored.sched, stored.state) == ("stopped", "running")
+            async with running(worker(redis_url, namespace, server)):
+                assert await fleet.resume("moved") == "stopped"
+                done = (await wait_done(fleet, ["moved"]))["moved"]
+    assert done.state == "succeeded"
+    assert job.state == "done"
