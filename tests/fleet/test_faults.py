@@ -86,7 +86,8 @@ async def test_killed_and_stopped_workers_lose_nothing(
         async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
             r: Any = fleet.redis  # redis-py's answers, untyped here
             ids = [f"job-{i}" for i in range(1, N + 1)]
-            for op_id in ids:
+            # The stalled job last: its stalled polls begin once every other job is in.
+            for op_id in sorted(ids, key=lambda op_id: op_id == STALLED):
                 url = f"{base_url}/api/exports/{op_id}/status"
                 await fleet.enroll_url(url, spec, operation_id=op_id, start={"jobId": op_id})
             for i in range(1, N + 1):
