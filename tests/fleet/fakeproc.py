@@ -12,6 +12,7 @@ import json
 import random
 import signal
 import sys
+from collections import Counter
 
 import anyio
 
@@ -45,16 +46,23 @@ async def main(args: argparse.Namespace) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM) as signals:
             async for _ in signals:
                 break
-        jobs = {}
-        for job in server.jobs.values():
-            polls = [r for r in server.requests if r.path.endswith(f"/{job.id}/status")]
-            cancels = [r for r in server.requests if r.path.endswith(f"/{job.id}/cancel")]
-            jobs[job.id] = {
+        polls: Counter[str] = Counter()
+        cancels: Counter[str] = Counter()
+        for r in server.requests:
+            _, job_id, last = r.path.rsplit("/", 2)
+            if last == "status":
+                polls[job_id] += 1
+            elif last == "cancel":
+                cancels[job_id] += 1
+        jobs = {
+            job.id: {
                 "state": job.state,
-                "polls": len(polls),
-                "cancels": len(cancels),
+                "polls": polls[job.id],
+                "cancels": cancels[job.id],
                 "needed": job.script.queued_polls + job.script.polls + 1,
             }
+            for job in server.jobs.values()
+        }
         await anyio.Path(args.out).write_text(json.dumps(jobs))
 
 
