@@ -36,6 +36,8 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_cancel.drive_cancel": "reached through op.cancel()",
         "_checkpoint.spec_of": "reached through scheduler.resume()",
         "_checkpoint.to_record": "reached through scheduler.resume() and lrpoll.step()",
+        "_core.BodyFault": "what the core found with a spec's BodyError",
+        "_core.body_error": "the core's rule behind BodyError",
         "_core.cancel_outcome": "the core's rule behind CancelOutcome.kind",
         "_core.classify_cancel": "the core's rule behind CancelOutcome.kind",
         "_core.deadline": "runtime helper of the core",
@@ -73,6 +75,8 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_core.start_error": "runtime helper of the core",
         "_core.timed_out": "runtime helper of the core",
         "_expr.json_snippet": "error-message helper",
+        "_jsexpr.*": "the XMLUI expression translator; lrpoll.presets.xmlui re-exports it",
+        "_jsvalues.*": "JavaScript's reading of values, behind the js_* JMESPath functions",
         "_log.Redactor": "logging internals",
         "_log.get_logger": "logging internals",
         "_log.redact_text": "logging internals",
@@ -101,6 +105,7 @@ INTERNAL: dict[str, dict[str, str]] = {
     },
     "lrpoll.presets": {
         "_params.error_budget": "reads the presets' errors parameter; ErrorBudget is public",
+        "_params.api_root": "reads the presets' api_root parameter",
     },
     "lrpoll.compat": {},
     "lrpoll.fleet": {
