@@ -773,7 +773,10 @@ class TestTimeouts:
             assert isinstance(decision, Ended)
             assert decision.state == "timed_out"
             assert type(decision.error) is PollTimeout
-            assert str(decision.error) == "no terminal state after 3 polls (operation op-4)"
+            assert str(decision.error) == (
+                "no terminal state after 3 polls; last status:"
+                ' {"status":"running","progress":40} (operation op-4)'
+            )
             assert decision.error.status == RUNNING_DOC
         else:
             check(decision, RUNNING)
