@@ -56,6 +56,7 @@ from ._spec import (
     View,
 )
 from ._step import StepResult, checkpoint_for, step
+from ._store import CheckpointStore, DirectoryStore
 from ._transport import Transport
 
 # isort: split
@@ -77,8 +78,10 @@ __all__ = [
     "CancelSpec",
     "CancelToken",
     "CheckpointError",
+    "CheckpointStore",
     "Credential",
     "Decision",
+    "DirectoryStore",
     "Ended",
     "ErrorBudget",
     "Expression",

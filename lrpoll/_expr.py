@@ -18,8 +18,8 @@ from urllib.parse import quote
 import jmespath
 import jmespath.exceptions
 import jmespath.functions
-import jmespath.parser
 import jmespath.lexer
+import jmespath.parser
 
 from ._exceptions import SpecError, TemplateError
 

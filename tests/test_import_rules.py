@@ -159,7 +159,7 @@ def _reaches(imported: frozenset[str], banned: str) -> bool:
 
 def test_the_graph_is_read() -> None:
     """The parser sees the obvious edges (a guard against a rule passing vacuously)."""
-    assert "lrpoll._core" in direct_imports("lrpoll._scheduler")
+    assert "lrpoll._core" in direct_imports("lrpoll._start")
     assert "lrpoll._step" in direct_imports("lrpoll._runtime")
     assert "lrpoll._log" in direct_imports("lrpoll._runtime")
     assert "aiohttp" in closure("lrpoll._scheduler")
@@ -299,7 +299,7 @@ def test_importing_lrpoll_registers_the_presets() -> None:
 #: its own package (``lrpoll.presets``, ``lrpoll.testing``, ``lrpoll.compat``).
 LAYERS: list[set[str]] = [
     {"_exceptions", "_secrets", "_auth", "_machine", "_heap"},
-    {"_urls", "_expr", "_registry", "_log", "_sender", "testing"},
+    {"_urls", "_expr", "_registry", "_log", "_sender", "_store", "testing"},
     {"_spec", "_aiohttp"},
     {"_retry_after", "presets"},
     {"_core", "_transport"},
@@ -309,6 +309,7 @@ LAYERS: list[set[str]] = [
     {"_cancel"},
     {"_operation"},
     {"_runtime"},
+    {"_start"},
     {"_scheduler"},
     {"lrpoll", "_demo"},
     {"compat", "_cli"},

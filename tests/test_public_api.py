@@ -57,6 +57,7 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_pacing.*": "runtime machinery (host gates and retry buckets)",
         "_record.*": "the runtime's per-operation record",
         "_runtime.*": "runtime machinery (the in-process runner)",
+        "_start.*": "the start request, run by Scheduler.start and Scheduler.watch",
         "_step.Advance": "what one internal step did; lrpoll.step returns StepResult",
         "_step.advance": "the per-operation step; lrpoll.step is its public form",
         "_step.apply": "applies a decision to a record (the step and start share it)",

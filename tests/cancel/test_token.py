@@ -26,7 +26,7 @@ async def three_ops(
     """Two started operations and one watched operation, all on ``token``."""
     pairs = [await start(scheduler, server, script, token=token) for _ in range(2)]
     job = server.add_job(script)
-    op = scheduler.watch(server.status_url(job.id), WATCH_SPEC, token=token)
+    op = await scheduler.watch(server.status_url(job.id), WATCH_SPEC, token=token)
     return [*pairs, (op, job)]
 
 

@@ -477,7 +477,7 @@ class TestExpiry:
 
     async def test_unknown_monitor(self, server: FakeOData, scheduler: lrpoll.Scheduler) -> None:
         """Watching a monitor the service never issued: 404, gone."""
-        op = scheduler.watch(server.monitor_url("nope"), odata_async())
+        op = await scheduler.watch(server.monitor_url("nope"), odata_async())
         with pytest.raises(lrpoll.OperationGone):
             await op
 

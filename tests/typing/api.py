@@ -168,7 +168,7 @@ async def misuse(scheduler: lrpoll.Scheduler) -> None:
     EXPORT.interval = 2.0  # type: ignore[misc]  # frozen
     lrpoll.PollSpec("/status")  # type: ignore[call-arg]  # keyword-only
     await scheduler.start("POST", "/api/exports")  # type: ignore[call-arg]  # no spec
-    op = scheduler.watch("/api/exports/job-1/status", EXPORT)
+    op = await scheduler.watch("/api/exports/job-1/status", EXPORT)
     op.progress = 40.0  # type: ignore[misc]  # read-only: the runtime owns the state
     lrpoll.Backoff(kind="random")  # type: ignore[arg-type]  # fixed, linear, exponential
 
