@@ -58,8 +58,7 @@ class Redactor:
     ) -> MutableMapping[str, Any]:
         """Redact ``event`` in place and return it."""
         for key, value in list(event.items()):
-            if key != "exc_info":  # passed to logging as it is, for the traceback
-                event[key] = self._clean(key, value)
+            event[key] = self._clean(key, value)
         return event
 
     def _clean(self, key: str, value: Any) -> Any:
@@ -87,6 +86,7 @@ def get_logger(**bound: Any) -> Any:
             _REDACTOR,
             structlog.stdlib.filter_by_level,
             structlog.stdlib.add_log_level,
+            structlog.processors.format_exc_info,
             structlog.stdlib.render_to_log_kwargs,
         ],
         wrapper_class=structlog.stdlib.BoundLogger,

@@ -14,6 +14,7 @@ import asyncio
 import inspect
 import json
 import time
+import traceback
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -324,7 +325,7 @@ class Runtime:
                     await self._store.save(op_id, text)
                 except Exception as exc:  # noqa: BLE001 (a store fault must not stop polling)
                     self.logger(rec).error(
-                        f"checkpoint not saved: {exc!r}", store=repr(self._store), exc_info=exc
+                        f"checkpoint not saved: {exc!r}", store=repr(self._store)
                     )
 
     def begin(self, rec: OpRecord, due: float | None) -> None:
@@ -522,7 +523,10 @@ class Runtime:
                     result.close()
                 raise TypeError(f"{name} returned an awaitable: hooks are plain functions")
         except Exception as exc:  # noqa: BLE001 (a user callback must not kill polling)
-            self.logger(rec).error(f"hook {name} failed: {exc!r}", hook=name, exc_info=exc)
+            # The traceback goes in the message (redacted with it), so every handler
+            # shows it, not only those that render structlog's extra fields.
+            trace = "".join(traceback.format_exception(exc)).rstrip()
+            self.logger(rec).error(f"hook {name} failed: {exc!r}\n{trace}", hook=name)
             if self._hook_errors == "raise" and self.hook_error is None:
                 self.hook_error = exc
 

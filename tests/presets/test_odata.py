@@ -540,7 +540,7 @@ class TestGoConveniences:
         assert poller.status() == "succeeded"
         assert poller.percent_complete() == 100
         assert poller.result() == entity(server, 42)
-        assert repr(poller) == "<ODataAsyncPoller op-1 succeeded 100%>"
+        assert repr(poller) == f"<ODataAsyncPoller {poller.operation.id} succeeded 100%>"
         # Manual steps replace the schedule: four polls in all, all at the start instant.
         assert len(monitor(server)) == 4
         assert len({r.time for r in server.requests}) == 1

@@ -111,7 +111,7 @@ class TestHappyPath:
     async def test_operation_attributes_after_success(self, server: FakeLROServer) -> None:
         """state, status, progress, attempts, elapsed and result() describe the finished op."""
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = await scheduler.start("POST", EXPORTS, spec=export_spec())
+            op = await scheduler.start("POST", EXPORTS, spec=export_spec(), operation_id="op-1")
             with pytest.raises(RuntimeError, match="still running"):
                 op.result()
             await op
@@ -156,7 +156,12 @@ class TestHappyPath:
         """`as_completed` yields the operation that finishes first, first."""
         jobs = [server.add_job(JobScript.success(polls=n)) for n in (3, 1, 2)]
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            ops = [await scheduler.watch(server.status_url(j.id), export_spec()) for j in jobs]
+            ops = [
+                await scheduler.watch(
+                    server.status_url(j.id), export_spec(), operation_id=f"op-{n}"
+                )
+                for n, j in enumerate(jobs, 1)
+            ]
             order = [(op.id, now()) async for op in scheduler.as_completed(ops)]
         assert order == [("op-2", 1.0), ("op-3", 2.0), ("op-1", 3.0)]
 
@@ -194,7 +199,9 @@ class TestEndings:
         """OperationFailed has the server's error message and the failed status document."""
         server.script_next(JobScript.fail_at(2, "disk full", fail_code="DiskFull"))
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = await scheduler.start("POST", EXPORTS, spec=export_spec(messages=MESSAGES))
+            op = await scheduler.start(
+                "POST", EXPORTS, spec=export_spec(messages=MESSAGES), operation_id="op-1"
+            )
             with pytest.raises(lrpoll.OperationFailed) as info:
                 await op
         error = info.value
@@ -217,6 +224,7 @@ class TestEndings:
             op = await scheduler.watch(
                 server.status_url(job.id),
                 spec,
+                operation_id="op-1",
                 on_timeout=lambda o: fired.append(("timeout", now())),
                 on_done=lambda o: fired.append(("done", now())),
             )
@@ -344,22 +352,17 @@ class TestLifecycle:
     async def test_callback_errors_are_logged_not_fatal(
         self, server: FakeLROServer, logs: LogCapture
     ) -> None:
-        """A raising or async callback is logged at error level; polling goes on."""
-
-        async def async_hook(op: lrpoll.Operation) -> None:
-            raise AssertionError("never awaited")
+        """A raising hook is logged at error level with its reason and traceback; polling goes on."""
 
         def bad_hook(op: lrpoll.Operation) -> None:
             raise ValueError("boom")
 
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = await scheduler.start(
-                "POST", EXPORTS, spec=export_spec(), on_status=bad_hook, on_done=async_hook
-            )
+            op = await scheduler.start("POST", EXPORTS, spec=export_spec(), on_status=bad_hook)
             assert await op == {"url": "/downloads/job-1.csv"}
-        errors = [r for r in logs.records if r.levelname == "ERROR"]
-        # on_status on each of the 4 answers, then on_done once
-        assert [r.getMessage() for r in errors] == ["callback failed"] * 5
-        assert "boom" in logs.text()
-        assert "use op.updates() for async code" in logs.text()
+        errors = [r.getMessage() for r in logs.records if r.levelname == "ERROR"]
+        # on_status on each of the 4 answers
+        assert len(errors) == 4
+        assert all(e.startswith("hook on_status failed: ValueError('boom')") for e in errors)
+        assert all("Traceback (most recent call last)" in e and "bad_hook" in e for e in errors)
         assert gaps(poll_times(server)) == [1.0, 1.0, 1.0]
