@@ -36,7 +36,7 @@ from ._urls import origin_of, redact_url
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import AsyncIterator, Iterable, Mapping
+    from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 
     from anyio.abc import TaskGroup
 
@@ -296,9 +296,30 @@ class Runtime:
             self.begin(rec, due)
         return op
 
-    async def load_stored(self) -> list[str]:
-        """Every checkpoint in the store (none without one)."""
-        return [] if self._store is None else await self._store.load_all()
+    async def resume_stored(self, resume: Callable[[str], Operation]) -> list[Operation]:
+        """``resume`` every checkpoint of the store, but those whose id is held unfinished.
+
+        Raises:
+            RuntimeError: without a store.
+        """
+        if self._store is None:
+            raise RuntimeError("resume_all needs Scheduler(checkpoint_store=...)")
+        ops = []
+        for text in await self._store.load_all():
+            doc = load(text, key=self._key)
+            held = self._ops.get(doc["id"])
+            if held is None or held.done:
+                ops.append(resume(text))
+        return ops
+
+    async def shutdown(self, policy: str, within: float) -> None:
+        """Cancel the live operations first when ``policy`` is ``"cancel"``, save, close."""
+        live = self.live()
+        if policy == "cancel" and live:
+            await self.cancel_all(live, within)
+        with anyio.CancelScope(shield=True), anyio.move_on_after(within):
+            await self.flush()  # before close: the store keeps what was running as running
+        self.close()
 
     # -- the checkpoint store -------------------------------------------------------------
 

@@ -1,7 +1,8 @@
-"""The scheduler: configuration, lifecycle, and the three ways in (start, watch, resume).
+"""The scheduler: configuration, lifecycle, the ways in (start, watch, resume) and lookups.
 
-The work is elsewhere: `_runtime.Runtime` runs the records (timer heap and request slots
-in `_heap`, host pacing in `_pacing`, each poll through `_step.advance`), the transport
+The work is elsewhere: `_start` sends start requests, `_runtime.Runtime` runs and finds
+the records (timer heap and request slots in `_heap`, host pacing in `_pacing`, each poll
+through `_step.advance`, checkpoints to the `_store`), the transport
 checks and sends every request through its sender (`_aiohttp` by default), and the core
 decides. Leaving ``async with Scheduler(...)`` stops every operation and leaves no task
 or connection.
@@ -13,18 +14,15 @@ import random
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-from yarl import URL
 
 from ._aiohttp import AiohttpSender
-from ._exceptions import CheckpointError, SpecError
 from ._pacing import HostPacing
 from ._record import Hooks, new_op_id
 from ._runtime import Runtime, SchedulerStatistics
 from ._sender import Limits
 from ._spec import checked_headers
-from ._start import start_operation, watch_operation, with_request_headers
+from ._start import absolute_url, start_operation, watch_operation, with_request_headers
 from ._transport import Transport, build_trust
-from ._urls import redact_url
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Mapping
@@ -132,13 +130,16 @@ class Scheduler:
             retry_rate=retry_rate, retry_burst=retry_burst, gate_release_rate=gate_release_rate
         )
         self._rng = random.Random(seed)
-        self._abandon: AbandonPolicy = abandon
-        self._abandon_timeout = abandon_timeout
         self._shutdown = shutdown
         self._shutdown_timeout = shutdown_timeout
         self._store = checkpoint_store
-        self._key = checkpoint_key
-        self._hook_errors: Literal["log", "raise"] = hook_errors
+        self._options: dict[str, Any] = {
+            "abandon": abandon,
+            "abandon_timeout": abandon_timeout,
+            "store": checkpoint_store,
+            "checkpoint_key": checkpoint_key,
+            "hook_errors": hook_errors,
+        }
         self._transport: Transport | None = None
         self._runtime: Runtime | None = None
         self._tg: TaskGroup | None = None
@@ -157,14 +158,7 @@ class Scheduler:
             headers=self._headers,
         )
         self._runtime = Runtime(
-            self._transport,
-            pacing=self._pacing,
-            rng=self._rng,
-            abandon=self._abandon,
-            abandon_timeout=self._abandon_timeout,
-            store=self._store,
-            checkpoint_key=self._key,
-            hook_errors=self._hook_errors,
+            self._transport, pacing=self._pacing, rng=self._rng, **self._options
         )
         tg = anyio.create_task_group()
         await tg.__aenter__()
@@ -181,12 +175,7 @@ class Scheduler:
         runtime, tg = self._runtime, self._tg
         assert runtime is not None
         assert tg is not None
-        live = runtime.live()
-        if self._shutdown == "cancel" and live:
-            await runtime.cancel_all(live, self._shutdown_timeout)
-        with anyio.CancelScope(shield=True), anyio.move_on_after(self._shutdown_timeout):
-            await runtime.flush()  # the store keeps what was running as running
-        runtime.close()
+        await runtime.shutdown(self._shutdown, self._shutdown_timeout)
         tg.cancel_scope.cancel()
         try:
             # Workers never raise, so the task group has nothing to add: passing the
@@ -273,7 +262,7 @@ class Scheduler:
         return await start_operation(
             runtime,
             method,
-            self._absolute(url),
+            absolute_url(self._base, url),
             spec=with_request_headers(spec, request_headers),
             op_id=op_id,
             json=json,
@@ -322,7 +311,7 @@ class Scheduler:
         runtime.warn_unbounded(spec)
         return watch_operation(
             runtime,
-            self._absolute(status_url),
+            absolute_url(self._base, status_url),
             spec=with_request_headers(spec, request_headers),
             op_id=operation_id or new_op_id(),
             hooks=hooks,
@@ -379,17 +368,7 @@ class Scheduler:
             RuntimeError: when the scheduler has no ``checkpoint_store``.
             CheckpointError: for a stored checkpoint that cannot be loaded.
         """
-        if self._store is None:
-            raise RuntimeError("resume_all needs Scheduler(checkpoint_store=...)")
-        runtime, ops = self._running(), []
-        for text in await runtime.load_stored():
-            try:
-                ops.append(self.resume(text, **options))
-            except ValueError as exc:
-                if not isinstance(exc, CheckpointError):
-                    continue  # held here, unfinished
-                raise
-        return ops
+        return await self._running().resume_stored(lambda text: self.resume(text, **options))
 
     # -- finding operations -----------------------------------------------------------
 
@@ -422,15 +401,3 @@ class Scheduler:
         if runtime is None:
             return SchedulerStatistics({}, 0, 0, self._slots, 0, 0)
         return runtime.statistics(self._slots)
-
-    def _absolute(self, url: str) -> URL:
-        ref = URL(url, encoded=True) if "%" in url else URL(url)
-        if ref.is_absolute():
-            return ref
-        if self._base is None:
-            raise SpecError(
-                f"relative URL {redact_url(url)!r} needs Scheduler(base_url='https://...')"
-                " to resolve against; or give an absolute URL",
-                field="url",
-            )
-        return self._base.join(ref)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from yarl import URL
 
 from ._core import (
     Ended,
@@ -20,17 +21,15 @@ from ._core import (
     header_ref,
     start_decision,
 )
-from ._exceptions import AuthError, MalformedStatus, TemplateError
+from ._exceptions import AuthError, MalformedStatus, SpecError, TemplateError
 from ._record import OpRecord
 from ._registry import get_discovery
 from ._step import apply, headers_for, observation
 from ._step import status_url as checked_url
-from ._urls import origin_of, resolve
+from ._urls import origin_of, redact_url, resolve
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-    from yarl import URL
 
     from ._operation import Operation
     from ._record import Hooks
@@ -38,7 +37,13 @@ if TYPE_CHECKING:
     from ._spec import PollSpec
     from ._transport import Answer, Transport
 
-__all__ = ["credential_hint", "start_operation", "watch_operation", "with_request_headers"]
+__all__ = [
+    "absolute_url",
+    "credential_hint",
+    "start_operation",
+    "watch_operation",
+    "with_request_headers",
+]
 
 
 async def start_operation(
@@ -208,3 +213,21 @@ def with_request_headers(spec: PollSpec, headers: Mapping[str, str] | None) -> P
     if not headers:
         return spec
     return spec.replace(request_headers={**(spec.request_headers or {}), **headers})
+
+
+def absolute_url(base: URL | None, url: str) -> URL:
+    """``url`` resolved against ``base``.
+
+    Raises:
+        SpecError: for a relative URL without a base, with the fix.
+    """
+    ref = URL(url, encoded=True) if "%" in url else URL(url)
+    if ref.is_absolute():
+        return ref
+    if base is None:
+        raise SpecError(
+            f"relative URL {redact_url(url)!r} needs Scheduler(base_url='https://...') to"
+            " resolve against; or give an absolute URL",
+            field="url",
+        )
+    return base.join(ref)

@@ -352,7 +352,7 @@ class TestLifecycle:
     async def test_callback_errors_are_logged_not_fatal(
         self, server: FakeLROServer, logs: LogCapture
     ) -> None:
-        """A raising hook is logged at error level with its reason and traceback; polling goes on."""
+        """A raising hook is logged as an error with its reason and traceback; polling goes on."""
 
         def bad_hook(op: lrpoll.Operation) -> None:
             raise ValueError("boom")
