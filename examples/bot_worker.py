@@ -57,36 +57,39 @@ async def main() -> None:
     chat = Chat()
     bot = lrpoll.CancelToken(reason="bot shutting down")
     script = JobScript.success(polls=10, seconds=2.0)  # ends 2 s after it starts
-    async with FakeLROServer(default_script=script) as server:
-        async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            users = {u: bot.child(reason=f"user {u} left") for u in range(USERS)}
-            ops = await asyncio.gather(
-                *(
-                    scheduler.start(
-                        "POST",
-                        "/api/exports",
-                        json={"user": u},
-                        spec=EXPORT,
-                        operation_id=f"user{u}-export{n}",
-                        token=users[u],
-                        on_progress=chat.on_progress,
-                        on_done=chat.on_done,
-                        progress_min_step=20,
-                        progress_min_interval=0.3,
-                    )
-                    for u in users
-                    for n in range(PER_USER)
+    async with (
+        FakeLROServer(default_script=script) as server,
+        lrpoll.Scheduler(base_url=server.base_url) as scheduler,
+    ):
+        users = {u: bot.child(reason=f"user {u} left") for u in range(USERS)}
+        ops = await asyncio.gather(
+            *(
+                scheduler.start(
+                    "POST",
+                    "/api/exports",
+                    json={"user": u},
+                    spec=EXPORT,
+                    operation_id=f"user{u}-export{n}",
+                    token=users[u],
+                    on_progress=chat.on_progress,
+                    on_done=chat.on_done,
+                    progress_min_step=20,
+                    progress_min_interval=0.3,
                 )
+                for u in users
+                for n in range(PER_USER)
             )
-            outcomes = await users[19].cancel()  # user 19 left the chat
-            states = Counter([op.state async for op in scheduler.as_completed(ops)])
-            polls = scheduler.statistics().polls_sent
+        )
+        outcomes = await users[19].cancel()  # user 19 left the chat
+        states = Counter([op.state async for op in scheduler.as_completed(ops)])
+        polls = scheduler.statistics().polls_sent
     duplicates = [i for i, posted in chat.finals.items() if len(posted) != 1]
     print(f"{len(ops)} exports: {dict(states)}")
     print(f"user 19 left: {dict(Counter(o.kind for o in outcomes))}")
     print(f"{sum(chat.edits.values())} progress edits for {polls} polls")
     print(f"{sum(len(p) for p in chat.finals.values())} final messages, duplicates: {duplicates}")
-    assert not duplicates and len(chat.finals) == len(ops)
+    assert not duplicates
+    assert len(chat.finals) == len(ops)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ restarting the service halfway), or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import tempfile
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,10 +82,8 @@ async def get_export(request: web.Request) -> web.Response:
     op = find(request)
     # The waiting handler gives up, the export does not: abandon="detach".
     with anyio.move_on_after(float(request.query.get("wait", 0))):
-        try:
+        with contextlib.suppress(lrpoll.LrpollError):  # no result: the report says why
             await op.wait(abandon="detach")
-        except lrpoll.LrpollError:
-            pass  # ended without a result: the report says how
     return web.json_response(report(op))
 
 
@@ -110,55 +110,49 @@ def make_app(upstream: str, store: Path) -> web.Application:
     return app
 
 
-async def serve(upstream: str, store: Path) -> None:
-    """Serve on a free port until killed; print the URL first."""
+@asynccontextmanager
+async def running(upstream: str, store: Path) -> AsyncIterator[str]:
+    """The service on a free port, as long as the block runs; its URL."""
     runner = web.AppRunner(make_app(upstream, store), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    print(f"listening on http://127.0.0.1:{runner.addresses[0][1]}", flush=True)
     try:
-        await asyncio.Event().wait()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
 
 
-async def demo() -> None:
-    """Three exports: one cancelled, the service restarted, the rest finished after it."""
-    with tempfile.TemporaryDirectory() as store_dir:
-        store = Path(store_dir)
-        async with FakeLROServer(default_script=JobScript.success(polls=12)) as upstream:
-            async with aiohttp.ClientSession() as http:
-                runner = web.AppRunner(make_app(upstream.base_url, store), access_log=None)
-                await runner.setup()
-                site = web.TCPSite(runner, "127.0.0.1", 0)
-                await site.start()
-                url = f"http://127.0.0.1:{runner.addresses[0][1]}/exports"
-                ids = []
-                for table in ("orders", "users", "events"):
-                    async with http.post(url, json={"table": table}) as answer:
-                        ids.append((await answer.json())["id"])
-                async with http.delete(f"{url}/{ids[2]}") as answer:
-                    print("cancel:", await answer.json())
-                async with http.get(f"{url}/{ids[0]}?wait=0.2") as answer:
-                    print("after 0.2 s:", (await answer.json())["state"])
-                await runner.cleanup()  # the service goes away; the exports do not
-                print("checkpoints kept:", len(list(store.glob("*.json"))))
+async def serve(upstream: str, store: Path) -> None:
+    """Serve on a free port until killed; print the URL first."""
+    async with running(upstream, store) as url:
+        print(f"listening on {url}", flush=True)
+        await asyncio.Event().wait()
 
-                runner = web.AppRunner(make_app(upstream.base_url, store), access_log=None)
-                await runner.setup()
-                site = web.TCPSite(runner, "127.0.0.1", 0)
-                await site.start()
-                url = f"http://127.0.0.1:{runner.addresses[0][1]}/exports"
-                for op_id in ids:
-                    async with http.get(f"{url}/{op_id}?wait=10") as answer:
-                        body = await answer.json()
-                        print(body["state"], body.get("result"))
-                await runner.cleanup()
+
+async def demo(store: Path) -> None:
+    """Three exports: one cancelled, the service restarted, the rest finished after it."""
+    script = JobScript.success(polls=12)
+    async with FakeLROServer(default_script=script) as upstream, aiohttp.ClientSession() as http:
+        async with running(upstream.base_url, store) as service:
+            ids = []
+            for table in ("orders", "users", "events"):
+                async with http.post(f"{service}/exports", json={"table": table}) as answer:
+                    ids.append((await answer.json())["id"])
+            async with http.delete(f"{service}/exports/{ids[2]}") as answer:
+                print("cancel:", await answer.json())
+            async with http.get(f"{service}/exports/{ids[0]}?wait=0.2") as answer:
+                print("after 0.2 s:", (await answer.json())["state"])
+        # The service went away; the exports did not, and the store kept them.
+        async with running(upstream.base_url, store) as service:
+            for op_id in ids:
+                async with http.get(f"{service}/exports/{op_id}?wait=10") as answer:
+                    body = await answer.json()
+                    print(body["state"], body.get("result"))
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["serve"]:
         asyncio.run(serve(sys.argv[2], Path(sys.argv[3])))
     else:
-        asyncio.run(demo())
+        with tempfile.TemporaryDirectory() as directory:
+            asyncio.run(demo(Path(directory)))
