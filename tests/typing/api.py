@@ -10,7 +10,10 @@ file stays true at run time too.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from typing import Any, assert_type
+
+import anyio
 
 import lrpoll
 from lrpoll.testing import FakeJob, FakeLROServer, JobScript, RequestRecord
@@ -157,6 +160,14 @@ async def run_operations(server: FakeLROServer) -> None:
         ops = [await scheduler.start("POST", "/api/exports", json={}, spec=EXPORT) for _ in "ab"]
         async for finished in scheduler.as_completed(ops):
             assert_type(finished, lrpoll.Operation)
+        assert_type(scheduler.get(ops[0].id), lrpoll.Operation | None)
+        assert_type(scheduler.find(state=("succeeded", "failed")), list[lrpoll.Operation])
+        watched = await scheduler.watch("/api/exports/job-1/status", EXPORT)
+        assert_type(watched, lrpoll.Operation)
+        with anyio.move_on_after(0.01):
+            await watched.wait(abandon="detach")
+        store: lrpoll.CheckpointStore = lrpoll.DirectoryStore(tempfile.mkdtemp())
+        assert isinstance(store, lrpoll.CheckpointStore)
         stats = scheduler.statistics()
         assert_type(stats, lrpoll.SchedulerStatistics)
         assert_type(stats.polls_sent, int)
