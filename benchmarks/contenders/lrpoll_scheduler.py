@@ -115,7 +115,7 @@ class Lrpoll(Contender):
             self._suffix,
             self.workload.op_id,
         )
-        self._ops.extend(watch(f"/op/{op_id(i)}{suffix}", spec) for i in ids)
+        self._ops.extend([await watch(f"/op/{op_id(i)}{suffix}", spec) for i in ids])
 
     async def wait(self) -> None:
         """Await every operation; count those that did not succeed."""
