@@ -98,7 +98,7 @@ async def start_operation(
         failing_since = now if failing_since is None else failing_since
         await anyio.sleep(
             runtime.pacing.after_retry(
-                origin_of(target), now, verdict.delay, throttled=answer.status == 429
+                origin_of(target), now, verdict.delay, throttled=answer.http_status == 429
             )
         )
     request_url = answer.url or target
@@ -106,7 +106,7 @@ async def start_operation(
         start_view = {
             "method": method,
             "request_url": str(request_url),
-            "status": answer.status,
+            "status": answer.http_status,
             "headers": dict(answer.headers),
             "body": answer.body,
         }
@@ -153,7 +153,7 @@ def _unreadable(answer: Answer, op_id: str) -> MalformedStatus:
     """A 2xx start answer that is not JSON (a login page): say so, not the template."""
     kind = answer.headers.get("content-type", "no content type")
     return MalformedStatus(
-        f"start answer {answer.status} is not JSON ({kind}): {answer.snippet}",
+        f"start answer {answer.http_status} is not JSON ({kind}): {answer.snippet}",
         operation_id=op_id,
     )
 

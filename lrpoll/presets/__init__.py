@@ -14,13 +14,20 @@ from typing import Any, Final
 from .azure import azure_lro
 from .google import google_operation, google_operation_url
 from .odata import odata_async, respond_async_headers
+from .oracle import oracle_export, oracle_status_url
+from .xmlui import xmlui_apicall, xmlui_from_attributes, xmlui_from_xml
 
 __all__ = [
     "azure_lro",
     "google_operation",
     "google_operation_url",
     "odata_async",
+    "oracle_export",
+    "oracle_status_url",
     "respond_async_headers",
+    "xmlui_apicall",
+    "xmlui_from_attributes",
+    "xmlui_from_xml",
 ]
 
 # They drive the runtime, which presets must not, so they moved; kept here for one release.

@@ -13,6 +13,8 @@ from ._server import FakeLROServer, RequestRecord
 from .azure import AzureFlow, AzureOperation, FakeAzure
 from .google import FakeGoogleOperations, GoogleOperationRecord, GoogleOperationScript
 from .odata import FakeOData, ODataJob, ODataScript
+from .oracle import FakeOracleOTM, OracleExport, OracleScript, OracleTable
+from .xmlui import FakeXmlui, XmluiJob, XmluiScript
 
 __all__ = [
     "AzureFlow",
@@ -23,6 +25,8 @@ __all__ = [
     "FakeJob",
     "FakeLROServer",
     "FakeOData",
+    "FakeOracleOTM",
+    "FakeXmlui",
     "GoogleOperationRecord",
     "GoogleOperationScript",
     "JobScript",
@@ -30,5 +34,10 @@ __all__ = [
     "LoopbackServer",
     "ODataJob",
     "ODataScript",
+    "OracleExport",
+    "OracleScript",
+    "OracleTable",
     "RequestRecord",
+    "XmluiJob",
+    "XmluiScript",
 ]
