@@ -177,7 +177,7 @@ def credential_hint(transport: Transport, url: URL) -> str:
 def _with_hint(error: AuthError, hint: str) -> AuthError:
     return AuthError(
         f"{error.message}; {hint}",
-        status_code=error.status_code,
+        http_status=error.http_status,
         body_snippet=error.body_snippet,
         operation_id=error.operation_id,
         status=error.status,
