@@ -27,6 +27,7 @@ from ._cancel import CancelOutcome, drive_cancel
 from ._checkpoint import dump, load, spec_of, to_record
 from ._core import Retry, Running, Succeeded, past_deadline
 from ._core import resume_delay as _resume_delay
+from ._exceptions import AuthError, UntrustedURL
 from ._heap import TimerHeap
 from ._machine import POLLED, TERMINAL
 from ._operation import Operation, record_of
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     from ._store import CheckpointStore
     from ._transport import Transport
 
-__all__ = ["Runtime", "SchedulerStatistics"]
+__all__ = ["Runtime", "SchedulerStatistics", "with_credential_hint"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +305,7 @@ class Runtime:
         """
         if self._store is None:
             raise RuntimeError("resume_all needs Scheduler(checkpoint_store=...)")
+        await self.flush()  # what is stored is then what this runtime knows
         ops = []
         for text in await self._store.load_all():
             doc = load(text, key=self._key)
@@ -470,6 +472,8 @@ class Runtime:
 
     def _finish(self, rec: OpRecord, *, answered: bool = False, progressed: bool = False) -> None:
         rec.due = None
+        if isinstance(rec.error, AuthError):
+            rec.error = with_credential_hint(rec.error, self._transport, URL(rec.url, encoded=True))
         self._resolve(rec)
         if _log.info_enabled():
             error = None if rec.error is None else str(rec.error)
@@ -652,3 +656,30 @@ class Runtime:
     def checkpoint(self, rec: OpRecord, *, key: bytes | None) -> str:
         """The checkpoint of ``rec`` (`_checkpoint.dump`)."""
         return dump(rec, now=self.time(), wall=time.time(), key=key)
+
+
+def with_credential_hint(error: AuthError, transport: Transport, url: URL) -> AuthError:
+    """``error`` saying whether a credential went to ``url``, and for which origin.
+
+    Never the credential's value: its type and the origins credentials are given for.
+    """
+    origin = origin_of(url)
+    shown = "" if origin is None else f"{origin[0]}://{origin[1]}:{origin[2]}"
+    try:
+        access = transport.check(url)
+    except UntrustedURL:
+        access = "anonymous"
+    credential = transport.credentials.get(origin) if origin is not None else None
+    if access == "trusted" and credential is not None:
+        hint = f"a {type(credential).__name__} was sent for {shown}"
+    else:
+        known = sorted(f"{o[0]}://{o[1]}:{o[2]}" for o in transport.credentials)
+        where = f"credentials are given for {', '.join(known)}" if known else "none are given"
+        hint = f"no credential was sent to {shown} ({where})"
+    return AuthError(
+        f"{error.message}; {hint}",
+        http_status=error.http_status,
+        body_snippet=error.body_snippet,
+        operation_id=error.operation_id,
+        status=error.status,
+    )

@@ -24,6 +24,7 @@ from ._core import (
 from ._exceptions import AuthError, MalformedStatus, SpecError, TemplateError
 from ._record import OpRecord
 from ._registry import get_discovery
+from ._runtime import with_credential_hint
 from ._step import apply, headers_for, observation
 from ._step import status_url as checked_url
 from ._urls import origin_of, redact_url, resolve
@@ -35,11 +36,10 @@ if TYPE_CHECKING:
     from ._record import Hooks
     from ._runtime import Runtime
     from ._spec import PollSpec
-    from ._transport import Answer, Transport
+    from ._transport import Answer
 
 __all__ = [
     "absolute_url",
-    "credential_hint",
     "start_operation",
     "watch_operation",
     "with_request_headers",
@@ -92,7 +92,7 @@ async def start_operation(
         if isinstance(verdict, Ended):
             error = verdict.error
             if isinstance(error, AuthError):
-                error = _with_hint(error, credential_hint(transport, target))
+                error = with_credential_hint(error, transport, target)
             raise error
         errors += 1
         failing_since = now if failing_since is None else failing_since
@@ -155,32 +155,6 @@ def _unreadable(answer: Answer, op_id: str) -> MalformedStatus:
     return MalformedStatus(
         f"start answer {answer.http_status} is not JSON ({kind}): {answer.snippet}",
         operation_id=op_id,
-    )
-
-
-def credential_hint(transport: Transport, url: URL) -> str:
-    """Whether a credential went with a request to ``url``, and for which origin (no value)."""
-    origin = origin_of(url)
-    shown = "" if origin is None else f"{origin[0]}://{origin[1]}:{origin[2]}"
-    try:
-        access = transport.check(url)
-    except Exception:  # noqa: BLE001 (a hint must never hide the error it explains)
-        access = "anonymous"
-    credential = transport.credentials.get(origin) if origin is not None else None
-    if access == "trusted" and credential is not None:
-        return f"a {type(credential).__name__} was sent for {shown}"
-    known = sorted(f"{o[0]}://{o[1]}:{o[2]}" for o in transport.credentials)
-    where = f"credentials are given for {', '.join(known)}" if known else "none are given"
-    return f"no credential was sent to {shown} ({where})"
-
-
-def _with_hint(error: AuthError, hint: str) -> AuthError:
-    return AuthError(
-        f"{error.message}; {hint}",
-        http_status=error.http_status,
-        body_snippet=error.body_snippet,
-        operation_id=error.operation_id,
-        status=error.status,
     )
 
 

@@ -196,16 +196,20 @@ class TestIdsAndStore:
             await scheduler.remove("a")
             assert scheduler.get("a") is None
 
-    async def test_store_survives_a_restart(self, server: FakeLROServer, tmp_path: Path) -> None:
-        """A DirectoryStore keeps running and ended operations; resume_all brings them back."""
-        store = lrpoll.DirectoryStore(tmp_path / "ops")
+    async def test_store_survives_a_restart(self, server: FakeLROServer) -> None:
+        """A store keeps running and ended operations; resume_all brings them back.
+
+        An in-memory store: a thread's file I/O would let looptime's clock run ahead
+        (examples/web_service.py covers DirectoryStore across a real kill).
+        """
+        store = MemoryStore()
         server.script_next(JobScript.success(polls=0), JobScript.success(polls=6))
         async with lrpoll.Scheduler(base_url=server.base_url, checkpoint_store=store) as first:
             ended = await first.start("POST", EXPORTS, spec=export_spec(), operation_id="a/1")
             await first.start("POST", EXPORTS, spec=export_spec(), operation_id="b")
             await ended
             await anyio.sleep(2.5)
-        assert sorted(p.name for p in (tmp_path / "ops").iterdir()) == ["a%2F1.json", "b.json"]
+        assert sorted(store.saved) == ["a/1", "b"]
         async with lrpoll.Scheduler(base_url=server.base_url, checkpoint_store=store) as second:
             ops = {op.id: op for op in await second.resume_all()}
             assert ops["a/1"].state == "succeeded"
@@ -214,8 +218,27 @@ class TestIdsAndStore:
             again = await second.resume_all()  # ended ones may be resumed again
             assert [(op.id, op.state) for op in again] == [("a/1", "succeeded"), ("b", "succeeded")]
             await second.remove("a/1")
-        assert sorted(p.name for p in (tmp_path / "ops").iterdir()) == ["b.json"]
-        assert json.loads((tmp_path / "ops" / "b.json").read_text())["state"] == "succeeded"
+        assert sorted(store.saved) == ["b"]
+        assert json.loads(store.saved["b"])["state"] == "succeeded"
+
+
+class MemoryStore:
+    """A CheckpointStore in a dict."""
+
+    def __init__(self) -> None:
+        self.saved: dict[str, str] = {}
+
+    async def save(self, operation_id: str, checkpoint: str) -> None:
+        """Keep it."""
+        self.saved[operation_id] = checkpoint
+
+    async def load_all(self) -> list[str]:
+        """All of them."""
+        return list(self.saved.values())
+
+    async def remove(self, operation_id: str) -> None:
+        """Drop it."""
+        self.saved.pop(operation_id, None)
 
 
 class TestFinalUpdates:
@@ -261,6 +284,15 @@ class TestCredentialHints:
         assert f"no credential was sent to http://127.0.0.1:{port}" in message
         assert f"credentials are given for http://localhost:{port}" in message
         assert "s3cret" not in message
+
+    async def test_poll_answered_401_says_the_same(self) -> None:
+        """A status poll answered 401 ends with an AuthError that says what was sent."""
+        async with FakeLROServer(bearer="s3cret") as server:
+            job = server.add_job()
+            async with lrpoll.Scheduler(base_url=server.base_url) as s:
+                op = await s.watch(server.status_url(job.id), export_spec())
+                with pytest.raises(lrpoll.AuthError, match=r"no credential was sent to .*none are"):
+                    await op
 
     async def test_attached_but_refused(self, logs: LogCapture) -> None:
         """A token written with its scheme word warns, and the 401 says a BearerToken went."""
@@ -334,3 +366,28 @@ class TestRelativeUrlWithoutBase:
             with pytest.raises(lrpoll.SpecError, match="or give an absolute URL"):
                 await scheduler.watch("/api/exports/1/status", export_spec())
         assert now() >= 0
+
+
+def _names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+class TestDirectoryStore:
+    """The shipped store: one file per id, written atomically."""
+
+    async def test_names_round_trip_and_remove(self, tmp_path: Path) -> None:
+        """Odd and long ids get safe file names; remove is idempotent; no temp files stay."""
+        store = lrpoll.DirectoryStore(tmp_path)
+        long_id = "x" * 300
+        for op_id in ("../up", long_id, "plain"):
+            await store.save(op_id, f'"{op_id[:5]}"')
+        await store.save("plain", '"again"')
+        names = _names(tmp_path)
+        assert names[0] == "..%2Fup.json"
+        assert "plain.json" in names
+        assert any(n.startswith("sha256-") for n in names)
+        assert sorted(await store.load_all()) == ['"../up"', '"again"', '"xxxxx"']
+        await store.remove("plain")
+        await store.remove("plain")
+        assert len(await store.load_all()) == 2
+        assert isinstance(store, lrpoll.CheckpointStore)
