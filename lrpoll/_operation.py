@@ -217,15 +217,16 @@ class Operation:
         return self.snapshot()
 
     def snapshot(self) -> Update:
-        """The operation's current state as an `Update`."""
+        """The operation's current state as an `Update` (``final`` once it ended)."""
         rec = self._rec
         return Update(rec.state, rec.progress, rec.message, rec.last, rec.state in TERMINAL)
 
     async def updates(self) -> AsyncIterator[Update]:
         """Yield each change (state, progress, message, status) until a terminal state.
 
-        The last update carries the terminal (or ``stopped``) state; iteration then
-        ends without raising: ``await op`` tells how it ended. After a resume, call
+        The last update carries the terminal (or ``stopped``) state, and ``final=True``
+        when terminal; iteration then ends without raising: ``await op`` tells how it
+        ended. After a resume, call
         `updates` again.
         """
         if self.done or self.state == "stopped":
