@@ -13,7 +13,7 @@ import warnings
 from typing import Any, Final
 
 from ._auth import BasicAuth, BearerToken, Credential, FormField, Header, QueryParam
-from ._cancel import AbandonPolicy, CancelOutcome, CancelToken, OutcomeKind
+from ._cancel import AbandonPolicy, CancelOutcome, CancelToken, OutcomeKind, cancel_step
 from ._exceptions import (
     AuthError,
     CheckpointError,
@@ -41,6 +41,8 @@ from ._scheduler import Scheduler, SchedulerStatistics
 from ._sender import BodyTooLarge, Limits, RawRequest, RawResponse, Sender, SendFault
 from ._spec import (
     Backoff,
+    BodyError,
+    BodyErrorKind,
     CancelResult,
     CancelSpec,
     ErrorBudget,
@@ -69,6 +71,8 @@ __all__ = [
     "Backoff",
     "BasicAuth",
     "BearerToken",
+    "BodyError",
+    "BodyErrorKind",
     "BodyTooLarge",
     "Callback",
     "CancelOutcome",
@@ -121,6 +125,7 @@ __all__ = [
     "Update",
     "UrlTemplate",
     "View",
+    "cancel_step",
     "checkpoint_for",
     "load_spec",
     "loads_spec",

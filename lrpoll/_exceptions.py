@@ -200,7 +200,10 @@ class PollingStopped(OperationError):
 
 
 class OperationGone(OperationError):
-    """Raised when the status URL answers 404 or 410 and the spec gives that no other meaning."""
+    """Raised when the status URL answers 404 or 410 and the spec gives that no other meaning.
+
+    Also when a spec's ``body_error`` finds a ``gone`` error in an answer's body.
+    """
 
 
 class TransportError(LrpollError):
@@ -257,7 +260,11 @@ class HTTPStatusError(TransportError):
 
 
 class AuthError(HTTPStatusError):
-    """Raised when the server answers 401 or 403."""
+    """Raised when the server answers 401 or 403, or reports an auth error in its body.
+
+    A body error (a spec's ``body_error``: ArcGIS's 498/499 in an HTTP 200) keeps the real
+    HTTP status in ``http_status`` and names the body's code in the message.
+    """
 
 
 class ResponseTooLarge(TransportError):

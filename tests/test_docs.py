@@ -180,7 +180,15 @@ def test_relative_links_resolve(path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "cls", [lrpoll.PollSpec, lrpoll.Backoff, lrpoll.ErrorBudget, lrpoll.Messages, lrpoll.CancelSpec]
+    "cls",
+    [
+        lrpoll.PollSpec,
+        lrpoll.Backoff,
+        lrpoll.ErrorBudget,
+        lrpoll.Messages,
+        lrpoll.CancelSpec,
+        lrpoll.BodyError,
+    ],
 )
 def test_specs_md_documents_every_field(cls: type) -> None:
     """docs/specs.md has a table row for every field of the spec classes."""

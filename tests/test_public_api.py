@@ -20,6 +20,7 @@ import pytest
 
 import lrpoll
 import lrpoll.compat
+import lrpoll.fleet
 import lrpoll.presets
 import lrpoll.testing
 
@@ -35,6 +36,8 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_cancel.drive_cancel": "reached through op.cancel()",
         "_checkpoint.spec_of": "reached through scheduler.resume()",
         "_checkpoint.to_record": "reached through scheduler.resume() and lrpoll.step()",
+        "_core.BodyFault": "what the core found with a spec's BodyError",
+        "_core.body_error": "the core's rule behind BodyError",
         "_core.cancel_outcome": "the core's rule behind CancelOutcome.kind",
         "_core.classify_cancel": "the core's rule behind CancelOutcome.kind",
         "_core.deadline": "runtime helper of the core",
@@ -106,9 +109,14 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_params.api_root": "reads the presets' api_root parameter",
     },
     "lrpoll.compat": {},
+    "lrpoll.fleet": {
+        "_keys.*": "the key layout, drawn in docs/fleet.md",
+        "_scripts.*": "the Lua scripts behind Fleet and Worker",
+        "_client.check_shards": "the namespace's shard check, run by Fleet and Worker",
+    },
 }
 
-PACKAGES = [lrpoll, lrpoll.testing, lrpoll.presets, lrpoll.compat]
+PACKAGES = [lrpoll, lrpoll.testing, lrpoll.presets, lrpoll.compat, lrpoll.fleet]
 
 
 def _submodules(package: ModuleType, *, private: bool) -> list[ModuleType]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, assert_type
 
@@ -56,6 +57,12 @@ def specs() -> None:
     assert_type(lrpoll.Backoff.linear(1.0, step=0.5), lrpoll.Backoff)
     assert_type(lrpoll.registry.preset_names(), list[str])
     assert_type(EXPORT.preset, lrpoll.registry.PresetRef | None)
+    assert_type(EXPORT.body_error, lrpoll.BodyError | None)
+    rule = lrpoll.BodyError(when="error", code="error.code", codes={498: "auth", "X": "gone"})
+    assert_type(rule.codes, Mapping[int | str, lrpoll.BodyErrorKind] | None)
+    assert_type(lrpoll.BodyError.read_code("498"), int | str | None)
+    arcgis = lrpoll.presets.arcgis_job(task_url="/arcgis/rest/services/S/GPServer/T")
+    assert_type(arcgis, lrpoll.PollSpec)
 
     try:
         lrpoll.PollSpec(status_url="/s/{start.id}", done="status == 'done")
