@@ -472,7 +472,8 @@ class Runtime:
 
     def _finish(self, rec: OpRecord, *, answered: bool = False, progressed: bool = False) -> None:
         rec.due = None
-        if isinstance(rec.error, AuthError):
+        if isinstance(rec.error, AuthError) and rec.error.http_status in (401, 403):
+            # Not for an auth error read from a body (ArcGIS's 498): the token was sent.
             rec.error = with_credential_hint(rec.error, self._transport, URL(rec.url, encoded=True))
         self._resolve(rec)
         if _log.info_enabled():

@@ -91,7 +91,7 @@ async def start_operation(
             break
         if isinstance(verdict, Ended):
             error = verdict.error
-            if isinstance(error, AuthError):
+            if isinstance(error, AuthError) and error.http_status in (401, 403):
                 error = with_credential_hint(error, transport, target)
             raise error
         errors += 1
