@@ -77,6 +77,8 @@ class Runtime:
         checkpoint_key: signs the stored checkpoints and checks loaded ones.
         hook_errors: ``"log"`` a failing hook, or also keep its exception in
             `hook_error` (``"raise"``: the scheduler raises it on exit).
+        keep_ended: how many ended operations stay known by id (the newest), or None
+            for all until `remove`.
     """
 
     def __init__(
@@ -90,7 +92,10 @@ class Runtime:
         store: CheckpointStore | None = None,
         checkpoint_key: bytes | None = None,
         hook_errors: Literal["log", "raise"] = "log",
+        keep_ended: int | None = 10_000,
     ) -> None:
+        if keep_ended is not None and keep_ended < 0:
+            raise ValueError("keep_ended must be at least 0 (or None)")
         self._transport = transport
         self._pacing = pacing
         self._rng = rng
@@ -104,8 +109,11 @@ class Runtime:
         self.retries = 0
         self._tg: TaskGroup | None = None
         self._closed = False
-        # Every operation of this runtime by id, ended ones too (until `remove`).
+        # Every operation of this runtime by id, the newest ``keep_ended`` ended ones too.
         self._ops: dict[str, OpRecord] = {}
+        # Ids of ended operations, oldest first: the order they are forgotten in.
+        self._ended: dict[str, None] = {}
+        self._keep_ended = keep_ended
         self._store = store
         self._key = checkpoint_key
         self._dirty: dict[str, OpRecord] = {}
@@ -187,6 +195,8 @@ class Runtime:
             rec.more().abandon = abandon
         self.states[rec.state] += 1
         self._ops[rec.op_id] = rec
+        if rec.done:
+            self._retire(rec)
         self._changed(rec)
         return handle
 
@@ -265,6 +275,7 @@ class Runtime:
         if rec is not None and rec.state in POLLED:
             raise ValueError(f"operation {op_id!r} is still {rec.state}: stop or cancel it first")
         self._ops.pop(op_id, None)
+        self._ended.pop(op_id, None)
         self._dirty.pop(op_id, None)
         if self._store is not None:
             async with self._saving:
@@ -470,8 +481,20 @@ class Runtime:
         extras.progress_at, extras.progress_sent = now, progress
         return True
 
+    def _retire(self, rec: OpRecord) -> None:
+        """Count ``rec`` among the ended operations; forget the oldest past ``keep_ended``."""
+        self._ended[rec.op_id] = None
+        keep = self._keep_ended
+        while keep is not None and len(self._ended) > keep:
+            oldest = next(iter(self._ended))
+            del self._ended[oldest]
+            held = self._ops.get(oldest)
+            if held is not None and held.done:
+                del self._ops[oldest]
+
     def _finish(self, rec: OpRecord, *, answered: bool = False, progressed: bool = False) -> None:
         rec.due = None
+        self._retire(rec)
         if isinstance(rec.error, AuthError) and rec.error.http_status in (401, 403):
             # Not for an auth error read from a body (ArcGIS's 498): the token was sent.
             rec.error = with_credential_hint(rec.error, self._transport, URL(rec.url, encoded=True))

@@ -76,6 +76,10 @@ class Scheduler:
             it to ``credentials=``.
         checkpoint_store: where each operation's checkpoint is saved at every state
             change (ended ones kept until `remove`); `resume_all` loads them.
+        keep_ended: how many ended operations `get` and `find` still know (the newest
+            ones; older ones are forgotten, and stay in the ``checkpoint_store`` if
+            any), so a long-lived service does not grow without bound; None keeps
+            every ended operation until `remove`.
         checkpoint_key: signs the stored checkpoints (HMAC-SHA256) and checks them in
             `resume_all` and `resume`.
         hook_errors: a hook that raises is logged with its traceback on the ``lrpoll``
@@ -112,6 +116,7 @@ class Scheduler:
         checkpoint_store: CheckpointStore | None = None,
         checkpoint_key: bytes | None = None,
         hook_errors: Literal["log", "raise"] = "log",
+        keep_ended: int | None = 10_000,
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be at least 1")
@@ -139,6 +144,7 @@ class Scheduler:
             "store": checkpoint_store,
             "checkpoint_key": checkpoint_key,
             "hook_errors": hook_errors,
+            "keep_ended": keep_ended,
         }
         self._transport: Transport | None = None
         self._runtime: Runtime | None = None

@@ -196,6 +196,32 @@ class TestIdsAndStore:
             await scheduler.remove("a")
             assert scheduler.get("a") is None
 
+    async def test_ended_operations_are_bounded(self, server: FakeLROServer) -> None:
+        """Past ``keep_ended``, the oldest ended operations are forgotten; live ones never."""
+        server.script_next(*[JobScript.success(polls=0)] * 3, JobScript.slow())
+        async with lrpoll.Scheduler(base_url=server.base_url, keep_ended=2) as scheduler:
+            ended = [
+                await scheduler.start("POST", EXPORTS, spec=export_spec(), operation_id=f"e{i}")
+                for i in range(3)
+            ]
+            slow = await scheduler.start("POST", EXPORTS, spec=export_spec(), operation_id="s")
+            for op in ended:
+                await op
+            assert scheduler.get("e0") is None
+            assert [op.id for op in scheduler.find(state="succeeded")] == ["e1", "e2"]
+            assert scheduler.get("s") is slow
+
+    async def test_keep_ended_none_keeps_all(self, server: FakeLROServer) -> None:
+        """``keep_ended=None`` keeps every ended operation until ``remove``."""
+        server.script_next(*[JobScript.success(polls=0)] * 3)
+        async with lrpoll.Scheduler(base_url=server.base_url, keep_ended=None) as scheduler:
+            for i in range(3):
+                op = await scheduler.start(
+                    "POST", EXPORTS, spec=export_spec(), operation_id=f"e{i}"
+                )
+                await op
+            assert len(scheduler.find(state="succeeded")) == 3
+
     async def test_store_survives_a_restart(self, server: FakeLROServer) -> None:
         """A store keeps running and ended operations; resume_all brings them back.
 
