@@ -96,6 +96,7 @@ INTERNAL: dict[str, dict[str, str]] = {
     },
     "lrpoll.testing": {
         "_jobs.CancelReply": "Literal alias returned by FakeJob.request_cancel",
+        "_dialects.shell_line": "shell quoting for the lines 'lrpoll serve' prints",
     },
     "lrpoll.presets": {
         "_params.error_budget": "reads the presets' errors parameter; ErrorBudget is public",

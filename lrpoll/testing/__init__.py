@@ -7,6 +7,7 @@
 The lrpoll library never imports this package.
 """
 
+from ._dialects import DIALECTS, Dialect, dialects
 from ._jobs import CancelMode, FakeJob, JobScript, JobState
 from ._loopback import LoopbackServer
 from ._server import FakeLROServer, RequestRecord
@@ -15,9 +16,11 @@ from .google import FakeGoogleOperations, GoogleOperationRecord, GoogleOperation
 from .odata import FakeOData, ODataJob, ODataScript
 
 __all__ = [
+    "DIALECTS",
     "AzureFlow",
     "AzureOperation",
     "CancelMode",
+    "Dialect",
     "FakeAzure",
     "FakeGoogleOperations",
     "FakeJob",
@@ -31,4 +34,5 @@ __all__ = [
     "ODataJob",
     "ODataScript",
     "RequestRecord",
+    "dialects",
 ]

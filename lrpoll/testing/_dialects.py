@@ -1,0 +1,146 @@
+"""The fake dialects by name, for ``lrpoll serve --dialect NAME`` and for people's own tests.
+
+Each `Dialect` makes one fake server (not started) and, once it is up, prepares it and
+says how to try it: curl lines and an ``lrpoll`` command. A new fake registers here with
+one more entry in `DIALECTS`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from ._server import FakeLROServer
+from .azure import FakeAzure
+from .google import FakeGoogleOperations
+from .odata import FakeOData
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from ._loopback import LoopbackServer
+
+__all__ = ["DIALECTS", "Dialect", "dialects", "shell_line"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dialect:
+    """One fake dialect: how to make its server and how to try it.
+
+    Attributes:
+        name: the name ``lrpoll serve --dialect`` takes.
+        summary: one line saying what the fake serves.
+        make: ``(host, port)`` to a fake server, not started yet.
+        try_lines: called once the server is up: prepares it (registers a flow, ...)
+            and returns the lines to try it with (curl, then ``lrpoll``).
+    """
+
+    name: str
+    summary: str
+    make: Callable[[str, int], LoopbackServer]
+    try_lines: Callable[[Any], list[str]]
+
+
+def _word(word: str) -> str:
+    """One shell word; an expression with 'quotes' goes in double quotes, as people write it."""
+    if "'" in word and not any(c in word for c in '"$`\\!'):
+        return f'"{word}"'
+    return shlex.quote(word)
+
+
+def shell_line(*words: str) -> str:
+    """``words`` as one shell command line (``shlex.join``, with readable expressions)."""
+    return " ".join(_word(w) for w in words)
+
+
+def _generic_lines(server: FakeLROServer) -> list[str]:
+    create = server.url(server.prefix)
+    job = server.url(f"{server.prefix}/job-1")
+    return [
+        shell_line("curl", "-si", "-X", "POST", create, "-H", "Content-Type: application/json",
+                   "-d", "{}"),
+        shell_line("curl", "-s", job + "/status"),
+        shell_line("curl", "-s", "-X", "POST", job + "/cancel"),
+        shell_line(
+            "lrpoll", "start", "POST", create, "--body", "{}",
+            "--status-url", server.prefix + "/{start.jobId}/status",
+            "--done", "status == 'done'", "--failed", "status == 'failed'",
+            "--cancelled", "status == 'cancelled'", "--progress", "progress",
+            "--result", "result", "--error-message", "error.message",
+            "--cancel-url", server.prefix + "/{start.jobId}/cancel",
+        ),
+    ]  # fmt: skip
+
+
+def _google_lines(server: FakeGoogleOperations) -> list[str]:
+    create = server.url("/v1/projects/p/locations/l/exports")
+    name = server.url("/v1/projects/p/locations/l/operations/op-1")
+    return [
+        shell_line(
+            "curl", "-s", "-X", "POST", create, "-H", "Content-Type: application/json", "-d", "{}"
+        ),
+        shell_line("curl", "-s", name),
+        shell_line("curl", "-s", "-X", "POST", name + ":cancel"),
+        shell_line("lrpoll", "start", "POST", create, "--body", "{}", "--preset", "google"),
+    ]
+
+
+def _azure_lines(server: FakeAzure) -> list[str]:
+    things = [server.flow(f"thing-{n}") for n in range(1, 4)]
+    return [
+        shell_line("curl", "-si", "-X", "PUT", things[0], "-H", "Content-Type: application/json",
+           "-d", "{}"),
+        shell_line("curl", "-s", server.url("/operations/op-1")),
+        shell_line("curl", "-s", "-X", "POST", server.url("/operations/op-1:cancel")),
+        shell_line("lrpoll", "start", "PUT", things[1], "--body", "{}", "--preset", "azure"),
+    ]  # fmt: skip
+
+
+def _odata_lines(server: FakeOData) -> list[str]:
+    create = server.url("/odata/Exports")
+    return [
+        shell_line("curl", "-si", "-X", "POST", create, "-H", "Prefer: respond-async", "-d", "{}"),
+        "# then: curl -si <the Location it answered>   (DELETE it to cancel)",
+        shell_line("lrpoll", "start", "POST", create, "--body", "{}", "--preset", "odata"),
+    ]
+
+
+DIALECTS: Mapping[str, Dialect] = MappingProxyType(
+    {
+        d.name: d
+        for d in (
+            Dialect(
+                name="generic",
+                summary="FakeLROServer: export jobs; POST to start, GET .../status, .../cancel",
+                make=lambda host, port: FakeLROServer(host=host, port=port),
+                try_lines=_generic_lines,
+            ),
+            Dialect(
+                name="google",
+                summary="FakeGoogleOperations: AIP-151 Operations, GET /v1/{name}, :cancel",
+                make=lambda host, port: FakeGoogleOperations(host=host, port=port),
+                try_lines=_google_lines,
+            ),
+            Dialect(
+                name="azure",
+                summary="FakeAzure: Azure LRO headers (Azure-AsyncOperation, Location)",
+                make=lambda host, port: FakeAzure(host=host, port=port),
+                try_lines=_azure_lines,
+            ),
+            Dialect(
+                name="odata",
+                summary="FakeOData: OData 4.01 202 status monitors (Prefer: respond-async)",
+                make=lambda host, port: FakeOData(host=host, port=port),
+                try_lines=_odata_lines,
+            ),
+        )
+    }
+)
+"""Every fake dialect by name (``generic`` is `FakeLROServer`)."""
+
+
+def dialects() -> Mapping[str, Dialect]:
+    """Every fake dialect by name, as `DIALECTS` holds them."""
+    return DIALECTS
