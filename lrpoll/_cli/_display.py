@@ -106,7 +106,10 @@ class _Results:
                 indent = 2 if sys.stdout.isatty() else None
                 print(json.dumps(op.result(), indent=indent), flush=True)
             elif op.state != "stopped":
-                reason = op.error.message if op.error is not None else op.state
+                error = op.error
+                reason = op.state if error is None else error.message
+                if op.state in ("error", "gone") and error is not None:
+                    reason = f"{type(error).__name__}: {reason}"
                 _err(f"lrpoll: {op.state}: {reason}")
             return
         for one in watched:
@@ -206,11 +209,15 @@ def styled_state(state: str) -> str:
     return f"[{_STATE_STYLES.get(state, 'white')}]{state:<10}[/]"
 
 
+#: What an ended bar shows where its spinner was.
+_MARKS: Final = {"succeeded": "✓", "failed": "✗", "error": "✗", "gone": "✗"}
+
+
 def progress_bars(console: Any) -> Any:
     """A rich ``Progress`` with the columns lrpoll shows (needs rich).
 
-    Label, a bar (pulsing while progress is unknown), percent, state, elapsed time,
-    time left, message.
+    A spinner (a mark once ended), the label, a bar (pulsing while progress is
+    unknown), percent, state, elapsed time, time left, message.
     """
     from rich.progress import (  # type: ignore[import-not-found, unused-ignore]
         BarColumn,
@@ -220,17 +227,36 @@ def progress_bars(console: Any) -> Any:
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.table import Column  # type: ignore[import-not-found, unused-ignore]
+    from rich.text import Text  # type: ignore[import-not-found, unused-ignore]
+
+    class Mark(SpinnerColumn):  # type: ignore[misc, unused-ignore]
+        """The spinner while an operation runs; its mark once it ended."""
+
+        def render(self, task: Any) -> Any:
+            mark = task.fields.get("mark")
+            return Text(mark) if mark else super().render(task)
+
+    class Left(TimeRemainingColumn):  # type: ignore[misc, unused-ignore]
+        """The time left while an operation runs; nothing once it ended."""
+
+        def render(self, task: Any) -> Any:
+            return Text("") if task.fields.get("mark") else super().render(task)
 
     return Progress(
-        SpinnerColumn(finished_text=" "),
+        Mark(),
         TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=30),
+        BarColumn(bar_width=24),
         TextColumn("{task.fields[percent]}"),
         TextColumn("{task.fields[state]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[message]}"),
+        TimeElapsedColumn(table_column=Column(min_width=7, no_wrap=True)),
+        Left(table_column=Column(min_width=7, no_wrap=True)),
+        TextColumn(
+            "{task.fields[message]}",
+            table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis"),
+        ),
         console=console,
+        expand=True,
     )
 
 
@@ -244,7 +270,7 @@ class Bars:
     def add(self, key: object, label: str) -> None:
         """A bar for ``key``, pending, with unknown progress."""
         self._tasks[key] = self.progress.add_task(
-            label, total=None, percent="   -", state=styled_state("pending"), message=""
+            label, total=None, percent="   -", state=styled_state("pending"), message="", mark=""
         )
 
     def show(self, key: object, update: Update, *, ended: bool) -> None:
@@ -263,6 +289,8 @@ class Bars:
             fields.update(total=100, completed=100, percent=format_percent(100))
         elif ended and update.progress is None:
             fields.update(total=100, completed=0)
+        if ended:
+            fields["mark"] = _MARKS.get(update.state, "■")
         self.progress.update(task, **fields)
         if ended:
             self.progress.stop_task(task)

@@ -34,16 +34,16 @@ async def _serve(dialect: Dialect, host: str, port: int) -> None:
         await server.start()
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
         print(f"lrpoll serve: {dialect.summary}", flush=True)
         print(f"listening on {server.base_url}  (Ctrl-C stops it)", flush=True)
         print("\ntry it:", flush=True)
         for line in dialect.try_lines(server):
             print(f"  {line}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         print(f"\nstopped; {len(server.requests)} request(s) served", flush=True)
     finally:

@@ -7,7 +7,7 @@
 The lrpoll library never imports this package.
 """
 
-from ._dialects import DIALECTS, Dialect, dialects
+from ._dialects import Dialect, dialects
 from ._jobs import CancelMode, FakeJob, JobScript, JobState
 from ._loopback import LoopbackServer
 from ._server import FakeLROServer, RequestRecord
@@ -16,7 +16,6 @@ from .google import FakeGoogleOperations, GoogleOperationRecord, GoogleOperation
 from .odata import FakeOData, ODataJob, ODataScript
 
 __all__ = [
-    "DIALECTS",
     "AzureFlow",
     "AzureOperation",
     "CancelMode",

@@ -2,7 +2,7 @@
 
 Each `Dialect` makes one fake server (not started) and, once it is up, prepares it and
 says how to try it: curl lines and an ``lrpoll`` command. A new fake registers here with
-one more entry in `DIALECTS`.
+one more `Dialect` in the table `dialects()` returns.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from ._loopback import LoopbackServer
 
-__all__ = ["DIALECTS", "Dialect", "dialects", "shell_line"]
+__all__ = ["Dialect", "dialects", "shell_line"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,7 +107,7 @@ def _odata_lines(server: FakeOData) -> list[str]:
     ]
 
 
-DIALECTS: Mapping[str, Dialect] = MappingProxyType(
+_DIALECTS: Mapping[str, Dialect] = MappingProxyType(
     {
         d.name: d
         for d in (
@@ -138,9 +138,9 @@ DIALECTS: Mapping[str, Dialect] = MappingProxyType(
         )
     }
 )
-"""Every fake dialect by name (``generic`` is `FakeLROServer`)."""
+# A new fake registers with one more `Dialect` above.
 
 
 def dialects() -> Mapping[str, Dialect]:
-    """Every fake dialect by name, as `DIALECTS` holds them."""
-    return DIALECTS
+    """Every fake dialect by name (``generic`` is `FakeLROServer`), read-only."""
+    return _DIALECTS

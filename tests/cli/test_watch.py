@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -12,12 +12,17 @@ from lrpoll.testing import JobScript
 
 from .helpers import GENERIC, Generic, lrpoll_command
 
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Iterator
+    from pathlib import Path
+
 
 @pytest.fixture(name="fake", scope="module")
-def _fake() -> Generic:
+def _fake() -> Iterator[Generic]:
     """One generic fake server for the module's tests."""
     with Generic() as served:
-        yield served  # type: ignore[misc]
+        yield served
 
 
 def watch(fake: Generic, script: JobScript, *args: str) -> subprocess.CompletedProcess[str]:
@@ -107,7 +112,7 @@ class TestUsageErrors:
         result = lrpoll_command("watch", "http://127.0.0.1:1/x", "--done", "status == 'done")
         assert result.returncode == 2
         assert result.stderr.splitlines() == [
-            "lrpoll: error: --done at position 10: invalid JMESPath: unexpected \"'done\"",
+            'lrpoll: error: --done at position 10: invalid JMESPath: unexpected "\'done"',
             "  status == 'done",
             "            ^",
         ]
@@ -118,14 +123,14 @@ class TestUsageErrors:
         assert result.returncode == 2
         assert result.stderr.startswith("lrpoll: error: --done at position 0: unknown function")
 
-    def test_missing_spec_file(self, tmp_path) -> None:
+    def test_missing_spec_file(self, tmp_path: Path) -> None:
         """A missing --spec file is one line."""
         missing = tmp_path / "nope.json"
         result = lrpoll_command("watch", "http://127.0.0.1:1/x", "--spec", str(missing))
         assert result.returncode == 2
         assert result.stderr == f"lrpoll: error: --spec: no such file: {missing}\n"
 
-    def test_bad_expression_in_a_spec_file(self, tmp_path) -> None:
+    def test_bad_expression_in_a_spec_file(self, tmp_path: Path) -> None:
         """An expression error in a spec file names the file and field, with a caret."""
         path = tmp_path / "spec.json"
         path.write_text(json.dumps({"status_url": "{+request_url}", "done": "a ||"}))
@@ -188,7 +193,7 @@ class TestOutput:
         assert result.stderr == ""
         assert list(json.loads(result.stdout)) == ["url"]
 
-    def test_start_with_a_body_file(self, fake: Generic, tmp_path) -> None:
+    def test_start_with_a_body_file(self, fake: Generic, tmp_path: Path) -> None:
         """start sends the body (from @file) and follows the status URL of the answer."""
         body = tmp_path / "body.json"
         body.write_text('{"table": "orders"}')
@@ -201,7 +206,7 @@ class TestOutput:
         created = fake.server.requests_to("/api/exports", "POST")[-1]
         assert created.json() == {"table": "orders"}
 
-    def test_spec_file(self, fake: Generic, tmp_path) -> None:
+    def test_spec_file(self, fake: Generic, tmp_path: Path) -> None:
         """--spec FILE reads the protocol from a JSON spec."""
         path = tmp_path / "spec.json"
         spec = {"status_url": "{+request_url}", "done": "status == 'done'", "interval": 0.05,
@@ -212,7 +217,7 @@ class TestOutput:
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout) == {"url": f"/downloads/{job.id}.csv"}
 
-    def test_several_from_a_file(self, fake: Generic, tmp_path) -> None:
+    def test_several_from_a_file(self, fake: Generic, tmp_path: Path) -> None:
         """--from-file follows every URL at once; the highest exit code wins."""
         good = fake.job(JobScript.success(polls=2))
         bad = fake.job(JobScript.fail_at(2, "no space"))

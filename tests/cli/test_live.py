@@ -1,0 +1,49 @@
+"""The live display as a person sees it: the command on a pseudo-terminal, read by pyte."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lrpoll.testing import JobScript
+
+from .helpers import GENERIC, Generic, command, run_in_terminal
+
+pytest.importorskip("rich")
+
+
+def test_demo_shows_bars_and_final_states() -> None:
+    """On a terminal, the demo draws a bar per job and leaves each at its final state."""
+    code, screen = run_in_terminal(command("demo"), columns=110, rows=50)
+    assert code == 0
+    lines = [line.rstrip() for line in screen.display]
+    bars = {line.split()[1]: line for line in lines if "━" in line and line[:1] in "✓✗■"}
+    assert sorted(bars) == sorted(
+        ["customers", "orders", "invoices", "audit-log", "inventory", "products", "shipments"]
+    )
+    assert bars["customers"].startswith("✓ customers ━")
+    assert " 100% succeeded " in bars["customers"]
+    assert "failed" in bars["invoices"]
+    assert "Export failed: disk full on /exports" in bars["invoices"]
+    assert "timed_out" in bars["audit-log"]
+    assert "cancelled" in bars["shipments"]
+    assert "succeeded" in bars["inventory"]
+    text = "\n".join(lines)
+    assert "inventory -> op.stop(): the client stops polling" in text
+    assert "shipments -> cancel outcome: cancelled (HTTP 202)" in text
+    assert "every operation ended as scripted" in text
+
+
+def test_watch_shows_a_bar_then_the_result() -> None:
+    """On a terminal, watch draws a live bar, then prints the result under it."""
+    with Generic() as fake:
+        job = fake.job(JobScript(polls=3, progress=(30, 60, 90)))
+        code, screen = run_in_terminal(
+            command("watch", fake.status_url(job), *GENERIC), columns=100, rows=12
+        )
+    assert code == 0
+    lines = [line.rstrip() for line in screen.display if line.strip()]
+    assert lines[0].startswith("✓ http://127.0.0.1:")
+    assert " 100% succeeded " in lines[0]
+    assert json.loads("\n".join(lines[1:])) == {"url": f"/downloads/{job.id}.csv"}
