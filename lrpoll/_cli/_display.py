@@ -246,7 +246,7 @@ def progress_bars(console: Any) -> Any:
     return Progress(
         Mark(),
         TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=24),
+        BarColumn(bar_width=20),
         TextColumn("{task.fields[percent]}"),
         TextColumn("{task.fields[state]}"),
         TimeElapsedColumn(table_column=Column(min_width=7, no_wrap=True)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -212,13 +213,24 @@ def _caret(text: str | None, position: int | None) -> tuple[str, ...]:
     return (f"  {text}", "  " + " " * min(position, len(text)) + "^")
 
 
+#: A comparison with a bare number: JMESPath wants numbers in backticks.
+_BARE_NUMBER: Final = re.compile(r"(==|!=|<=|>=|<|>)\s*-?\d")
+
+
+def _detail(text: str | None, position: int | None) -> tuple[str, ...]:
+    lines = _caret(text, position)
+    if text is not None and _BARE_NUMBER.search(text):
+        lines += ("  (JMESPath numbers go in backticks: progress >= `100`)",)
+    return lines
+
+
 def spec_error(exc: SpecError, texts: Mapping[str, str | None]) -> CliError:
     """A `CliError` for ``exc``: the option and position, then the text and a caret."""
     where = exc.field if exc.position is None else f"{exc.field} at position {exc.position}"
     reason = exc.message.removeprefix(f"{where}: ")
     option = EXPRESSION_OPTIONS.get(exc.field, exc.field)
     at = "" if exc.position is None else f" at position {exc.position}"
-    return CliError(f"{option}{at}: {reason}", detail=_caret(texts.get(exc.field), exc.position))
+    return CliError(f"{option}{at}: {reason}", detail=_detail(texts.get(exc.field), exc.position))
 
 
 def _with_overrides(spec: PollSpec, overrides: dict[str, Any]) -> PollSpec:
@@ -315,7 +327,13 @@ def build_spec(args: argparse.Namespace, *, starting: bool) -> PollSpec:
             progress=args.progress,
             result=args.result,
             error_message=args.error_message,
-            messages=Messages(in_progress=args.message),
+            messages=Messages(
+                in_progress=args.message,
+                completed="completed",
+                failed="failed: {error}",
+                cancelled="cancelled",
+                timed_out="gave up: {error}",
+            ),
             cancel=None
             if args.cancel_url is None
             else CancelSpec(url=args.cancel_url, method=args.cancel_method),
@@ -332,4 +350,4 @@ def _file_spec_error(path: str, exc: SpecError) -> CliError:
         except (OSError, ValueError):
             data = None
     text = _field_text(data, exc.field)
-    return CliError(f"--spec {path}: {exc}", detail=_caret(text, exc.position))
+    return CliError(f"--spec {path}: {exc}", detail=_detail(text, exc.position))

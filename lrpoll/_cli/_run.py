@@ -134,12 +134,10 @@ class _Run:
         path = self.plan.checkpoint_path
         if path is not None:
             count = write_checkpoints(path, self.watched)
-            self.display.note(
-                f"stopped; the server goes on. {count} checkpoint(s) written to {path}; "
-                f"resume with: lrpoll resume {path}"
-            )
+            what = "checkpoint" if count == 1 else f"{count} checkpoints"
+            self.display.note(f"{what} written to {path}; resume with: lrpoll resume {path}")
         else:
-            self.display.note("stopped; the server goes on. Resume with:")
+            self.display.note("resume with:")
             for one in stopped:
                 command = self.plan.replay(one)
                 if command is not None:
@@ -167,7 +165,9 @@ class _Run:
         await interrupts.first.wait()
         live = [w for w in self.watched if not w.op.done and w.op.state != "stopped"]
         if not self.plan.cancel_on_interrupt:
-            self.display.note("Ctrl-C: stopping polling (the server job goes on)")
+            self.display.note(
+                "Ctrl-C: polling stopped; the server job goes on (Ctrl-C again exits at once)"
+            )
             for one in live:
                 one.op.stop()
             return

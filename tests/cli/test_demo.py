@@ -8,6 +8,7 @@ import importlib.metadata
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 import lrpoll
 from lrpoll import _cli, _demo
 from lrpoll._cli import _demo_cmd
+from lrpoll._cli._exit import EXIT_CODES_HELP
 
 from .helpers import ENV, TIMEOUT, lrpoll_command
 
@@ -214,3 +216,16 @@ class TestHelpAndVersion:
         """The installed distribution declares ``lrpoll = lrpoll._cli:main``."""
         scripts = importlib.metadata.entry_points(group="console_scripts")
         assert [ep.value for ep in scripts if ep.name == "lrpoll"] == ["lrpoll._cli:main"]
+
+    @pytest.mark.parametrize("command", [[], ["watch"], ["start"], ["resume"]])
+    def test_help_lists_the_exit_codes(self, command: list[str]) -> None:
+        """``--help`` of the command and of watch, start and resume lists the exit codes."""
+        result = lrpoll_command(*command, "--help")
+        assert result.returncode == 0
+        assert EXIT_CODES_HELP in result.stdout
+
+    def test_docs_list_the_same_exit_codes(self) -> None:
+        """docs/cli.md lists the exit codes as ``--help`` does, and keeps a screen capture."""
+        text = (Path(__file__).parents[2] / "docs" / "cli.md").read_text()
+        assert EXIT_CODES_HELP in text
+        assert "✓ customers ━" in text
