@@ -147,4 +147,7 @@ def _replay(args: argparse.Namespace, watched: Watched) -> str:
         words += ["--header-file", args.header_file]
     for origin in args.allow_origin:
         words += ["--allow-origin", origin]
-    return shell_line(*words)
+    line = shell_line(*words)
+    if words[2] != watched.op.status_url:
+        line += "   # put back the query values shown as REDACTED"
+    return line

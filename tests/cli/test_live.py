@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -47,3 +48,24 @@ def test_watch_shows_a_bar_then_the_result() -> None:
     assert lines[0].startswith("✓ http://127.0.0.1:")
     assert " 100% succeeded " in lines[0]
     assert json.loads("\n".join(lines[1:])) == {"url": f"/downloads/{job.id}.csv"}
+
+
+def test_without_rich_a_terminal_gets_lines_and_a_hint() -> None:
+    """On a terminal without rich, watch prints plain lines and says how to get the bars."""
+    with Generic() as fake:
+        job = fake.job(JobScript.success(polls=2))
+        args = ["watch", fake.status_url(job), *GENERIC]
+        code = (
+            "import sys; sys.modules['rich'] = None; from lrpoll._cli import main; "
+            f"sys.exit(main({args!r}))"
+        )
+        status, screen = run_in_terminal([sys.executable, "-c", code], columns=100, rows=12)
+    assert status == 0
+    lines = [line.rstrip() for line in screen.display if line.strip()]
+    assert (
+        lines[0]
+        == "(live progress bars need the optional 'rich' package: pip install 'lrpoll[cli]')"
+    )
+    start = lines.index("{")
+    assert lines[start - 1].startswith("succeeded  100%")
+    assert json.loads("\n".join(lines[start:])) == {"url": f"/downloads/{job.id}.csv"}

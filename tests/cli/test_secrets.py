@@ -108,3 +108,23 @@ class TestSecrets:
         assert result.returncode == 6
         assert "UntrustedURL" in result.stderr
         assert TOKEN not in _shown(result)
+
+
+def test_token_in_the_url_is_never_shown(fake: Generic) -> None:
+    """A token-like query value of the status URL is hidden in --json output and hints."""
+    job = fake.job(JobScript.success(polls=40))
+    url = fake.status_url(job) + "?access_token=" + TOKEN
+    with subprocess.Popen(
+        command("watch", url, *GENERIC, "--json", "-H", f"Authorization: Bearer {TOKEN}"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ENV,
+        text=True,
+    ) as proc:
+        first = read_until(proc, lambda line: json.loads(line)["state"] == "running")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 5, err
+    assert TOKEN not in "".join(first) + out + err
+    assert "access_token=REDACTED" in out
+    assert "put back the query values shown as REDACTED" in out
