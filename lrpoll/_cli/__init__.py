@@ -105,8 +105,16 @@ def _plan(args: argparse.Namespace) -> Plan:
         return Plan(jobs=jobs, spec=None, checkpoint_path=path, **common)
     spec = build_spec(args, starting=args.command == "start")
     if args.command == "start":
-        body = read_body(args.body)
-        jobs = [Job(kind="start", url=args.url, method=args.method.upper(), body=body)]
+        jobs = []
+        if args.method is not None:
+            if args.url is None:
+                raise CliError("start needs METHOD and URL (or --from-file FILE)")
+            body = read_body(args.body)
+            jobs.append(Job(kind="start", url=args.url, method=args.method.upper(), body=body))
+        if args.from_file is not None:
+            jobs += [_start_line(line) for line in read_lines(args.from_file, "--from-file")]
+        if not jobs:
+            raise CliError("start needs METHOD and URL (or --from-file FILE)")
     else:
         urls = [args.url] if args.url else []
         if args.from_file is not None:
@@ -121,6 +129,15 @@ def _plan(args: argparse.Namespace) -> Plan:
         replay=lambda watched: _replay(args, watched),
         **common,
     )
+
+
+def _start_line(line: str) -> Job:
+    """``METHOD URL [JSON body]``: one start request of a ``--from-file``."""
+    method, _, rest = line.partition(" ")
+    url, _, body = rest.strip().partition(" ")
+    if not method or not url:
+        raise CliError(f"--from-file: want 'METHOD URL [JSON body]', not {line[:40]!r}")
+    return Job(kind="start", url=url, method=method.upper(), body=read_body(body.strip() or None))
 
 
 def _replay(args: argparse.Namespace, watched: Watched) -> str:

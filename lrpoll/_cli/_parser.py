@@ -225,9 +225,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=raw,
     )
-    start.add_argument("method", metavar="METHOD", help="POST, PUT, ...")
-    start.add_argument("url", metavar="URL", help="the start URL")
+    start.add_argument("method", metavar="METHOD", nargs="?", help="POST, PUT, ...")
+    start.add_argument("url", metavar="URL", nargs="?", help="the start URL")
     start.add_argument("--body", metavar="JSON", help="the JSON body, or @FILE holding it")
+    start.add_argument(
+        "--from-file",
+        metavar="FILE",
+        help="start requests, one per line: METHOD URL [JSON body]; follow them all at once",
+    )
     _spec_options(start, starting=True)
     _follow_options(start)
 

@@ -229,6 +229,24 @@ class TestOutput:
         assert [(e["state"], e["exit_code"]) for e in ends] == [("succeeded", 0), ("failed", 1)]
         assert ends[1]["error"] == "no space"
 
+    def test_several_starts_from_a_file(self, fake: Generic, tmp_path: Path) -> None:
+        """start --from-file sends each line's request and follows every operation."""
+        create = fake.server.url("/api/exports")
+        fake.call(
+            lambda: fake.server.script_next(JobScript.success(polls=1), JobScript.success(polls=2))
+        )
+        listing = tmp_path / "starts.txt"
+        listing.write_text(f'POST {create} {{"table": "a"}}\npost {create}\n')
+        result = lrpoll_command(
+            "start", "--from-file", str(listing),
+            "--status-url", "/api/exports/{start.jobId}/status", *GENERIC, "-q",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        ends = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [e["state"] for e in ends] == ["succeeded", "succeeded"]
+        bodies = [r.body for r in fake.server.requests_to("/api/exports", "POST")[-2:]]
+        assert bodies == [b'{"table": "a"}', b""]
+
 
 def _last_job(fake: Generic) -> str:
     return list(fake.server.jobs)[-1]
