@@ -329,15 +329,15 @@ async def _send_cancel(rec: OpRecord, host: CancelHost) -> CancelSent:
         )
     except (UntrustedURL, TooManyRedirects) as exc:
         return CancelSent("refused", f"cancel not sent: {exc}", None, False)
-    if answer.status is None:
+    if answer.http_status is None:
         fault = answer.fault.message if answer.fault is not None else "no answer"
         return CancelSent("refused", fault, None, True)
-    result, message = classify_cancel(cancel, answer.status, answer.headers, answer.body)
+    result, message = classify_cancel(cancel, answer.http_status, answer.headers, answer.body)
     if rec.done:
-        return CancelSent(result, message, answer.status, True)
+        return CancelSent(result, message, answer.http_status, True)
     if result == "accepted":
         host.accept_cancel(rec)
-        host.log(rec, "cancel accepted", http_status=answer.status)
+        host.log(rec, "cancel accepted", http_status=answer.http_status)
     elif result in ("already_finished", "not_found") and rec.state in POLLED:
         host.poll_soon(rec)
-    return CancelSent(result, message, answer.status, True)
+    return CancelSent(result, message, answer.http_status, True)

@@ -133,7 +133,7 @@ def _error_doc(error: LrpollError | None) -> dict[str, Any] | None:
     if error is None:
         return None
     doc: dict[str, Any] = {"type": type(error).__name__, "message": error.message}
-    code = getattr(error, "status_code", None)
+    code = getattr(error, "http_status", None)
     if isinstance(code, int):
         doc["status_code"] = code
     return doc
@@ -148,7 +148,7 @@ def _error_of(doc: Mapping[str, Any] | None, op_id: str, last: Any) -> LrpollErr
         raise CheckpointError("checkpoint field 'error' is not an lrpoll error")
     state: dict[str, Any] = {"message": message, "operation_id": op_id, "status": last}
     if "status_code" in doc:
-        state.update(status_code=doc["status_code"], body_snippet="")
+        state.update(http_status=doc["status_code"], body_snippet="")
     return rebuild(cls, message, state)
 
 

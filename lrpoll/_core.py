@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import InitVar, dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -93,7 +94,7 @@ class Observation:
     """One answer to a status request, as the runtime saw it.
 
     Attributes:
-        status: the HTTP status, or None for a transport fault.
+        http_status: the HTTP status, or None for a transport fault.
         headers: response headers, names lower-cased.
         body: the parsed body (None when empty).
         fault: a transport fault or an unparseable body, as the error to raise if the
@@ -111,7 +112,7 @@ class Observation:
         sent: False when a fault happened before anything reached the server.
     """
 
-    status: int | None = None
+    http_status: int | None = None
     headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     body: Any = None
     fault: LrpollError | None = None
@@ -125,6 +126,27 @@ class Observation:
     last: Any = None
     cancelling: bool = False
     sent: bool = True
+    status: InitVar[int | None] = None
+
+    def __post_init__(self, status: int | None) -> None:
+        if status is not None:
+            _renamed("Observation(status=)", "http_status=")
+            object.__setattr__(self, "http_status", status)
+
+
+def _renamed(old: str, new: str) -> None:
+    # The one-release alias of a renamed name: works, and says what to write instead.
+    warnings.warn(f"{old} is deprecated: use {new}", DeprecationWarning, stacklevel=4)
+
+
+def _observation_status(self: Observation) -> int | None:
+    """Deprecated: ``http_status`` (``status`` names the status document elsewhere)."""
+    _renamed("Observation.status", "http_status")
+    return self.http_status
+
+
+# Set after the class is built: the dataclass keeps ``status=`` as an init-only alias.
+setattr(Observation, "status", property(_observation_status))  # noqa: B010
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +298,7 @@ def _default_rule(code: int) -> StatusRule | type[HTTPStatusError]:
 
 def _view(spec: PollSpec, obs: Observation) -> Any:
     if spec.view == "response":
-        return {"status": obs.status, "headers": dict(obs.headers), "body": obs.body}
+        return {"status": obs.http_status, "headers": dict(obs.headers), "body": obs.body}
     return obs.body
 
 
@@ -360,13 +382,10 @@ def _transient(
         return timed_out(spec, obs, base, operation_id=operation_id)
     retry_after, warning = _retry_after(spec, obs)
     if retry_after is None:
-        try:
-            delay = budget.initial_delay * 2.0**obs.errors
-        except OverflowError:
-            delay = budget.max_delay
-        # Full jitter keeps a failing fleet from retrying in step.
-        delay = min(delay, budget.max_delay) * clamp(obs.rand, 0.0, 1.0)
-        delay = max(delay, min(spec.min_interval, budget.max_delay))
+        # The polling interval's formula; the default budget's full jitter keeps a failing
+        # fleet from retrying in step.
+        delay = backoff_delay(budget.backoff, obs.errors + 1, obs.rand)
+        delay = max(delay, min(spec.min_interval, budget.backoff.max_delay))
     else:
         delay = retry_after
     return Retry(_clip_to_deadline(spec, delay, obs.elapsed), error, (warning,) if warning else ())
@@ -400,9 +419,9 @@ def decide(
 def _decide(
     spec: PollSpec, obs: Observation, base: Mapping[str, Any] | None, operation_id: str | None
 ) -> Decision:
-    if obs.fault is not None and obs.status is None:
+    if obs.fault is not None and obs.http_status is None:
         return _transient(spec, obs, obs.fault, base, operation_id)
-    code = obs.status if obs.status is not None else 0
+    code = obs.http_status if obs.http_status is not None else 0
     rule: StatusRule | type[HTTPStatusError] = spec.status_rules.get(code) or _default_rule(code)  # type: ignore[union-attr]
     if obs.fault is not None and rule in (
         "evaluate",
@@ -417,7 +436,7 @@ def _decide(
         name = "authentication failed" if cls is AuthError else "unexpected HTTP status"
         error = cls(
             f"{name}: {code}" + (f": {obs.snippet}" if obs.snippet else ""),
-            status_code=code,
+            http_status=code,
             body_snippet=obs.snippet,
             operation_id=operation_id,
             status=obs.last,  # an error page is not a status document
@@ -426,7 +445,7 @@ def _decide(
     if rule == "transient":
         error = HTTPStatusError(
             f"server answered {code}" + (f": {obs.snippet}" if obs.snippet else ""),
-            status_code=code,
+            http_status=code,
             body_snippet=obs.snippet,
             operation_id=operation_id,
             status=obs.body,
@@ -548,7 +567,7 @@ def start_decision(
     error = start_error(spec, obs, operation_id=operation_id)
     if error is None:
         return None
-    code = obs.status
+    code = obs.http_status
     if code is None:
         retryable = not obs.sent or _may_repeat(spec, method, idempotent, None)
     elif code == 408 or code == 429 or (code >= 500 and code not in _NEVER_RETRIED):
@@ -575,15 +594,15 @@ def start_error(
     A transport fault, or a status that is neither 2xx nor named in
     ``spec.status_rules``, is an error; `start_decision` says whether to send again.
     """
-    if obs.status is None:
+    if obs.http_status is None:
         return obs.fault or RequestError("start request failed", operation_id=operation_id)
-    code = obs.status
+    code = obs.http_status
     if 200 <= code < 300 or code in spec.status_rules:  # type: ignore[operator]
         return None
     cls = AuthError if code in (401, 403) else HTTPStatusError
     return cls(
         f"start request answered {code}" + (f": {obs.snippet}" if obs.snippet else ""),
-        status_code=code,
+        http_status=code,
         body_snippet=obs.snippet,
         operation_id=operation_id,
         status=obs.body,
@@ -642,7 +661,7 @@ def result_decision(
     within the operation's error budget like any poll; anything else ends the
     operation with the error, saying it was the result fetch.
     """
-    code = obs.status
+    code = obs.http_status
     transient = obs.fault is not None or (
         code is not None and (code == 408 or code == 429 or code >= 500)
     )
@@ -666,8 +685,8 @@ def _result_error(error: LrpollError, shown_url: str) -> Ended:
 
 def _http_error(obs: Observation, what: str) -> HTTPStatusError:
     return HTTPStatusError(
-        f"{what} {obs.status}" + (f": {obs.snippet}" if obs.snippet else ""),
-        status_code=obs.status or 0,
+        f"{what} {obs.http_status}" + (f": {obs.snippet}" if obs.snippet else ""),
+        http_status=obs.http_status or 0,
         body_snippet=obs.snippet,
         status=obs.last,
     )

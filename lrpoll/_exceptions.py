@@ -27,6 +27,7 @@ known (`operation_id`, `status`), pickles, and never holds a credential.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, TypeVar
 
 __all__ = [
@@ -208,16 +209,45 @@ class HTTPStatusError(TransportError):
     """Raised for an HTTP status the spec gives no meaning.
 
     Attributes:
-        status_code: the HTTP status.
+        http_status: the HTTP status (``status`` is the last status document, as on
+            every lrpoll exception).
         body_snippet: the first bytes of the body, escaped.
+
+    ``status_code`` (the name before ``http_status``) still works for one release, as a
+    keyword and as an attribute, with a `DeprecationWarning`.
     """
 
     def __init__(
-        self, message: str, *, status_code: int, body_snippet: str = "", **kwargs: Any
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        body_snippet: str = "",
+        status_code: int | None = None,
+        **kwargs: Any,
     ) -> None:
+        if status_code is not None:
+            warnings.warn(
+                "HTTPStatusError(status_code=) is deprecated: pass http_status=",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            http_status = status_code if http_status is None else http_status
+        if http_status is None:
+            raise TypeError("HTTPStatusError needs http_status")
         super().__init__(message, **kwargs)
-        self.status_code = status_code
+        self.http_status = http_status
         self.body_snippet = body_snippet
+
+    @property
+    def status_code(self) -> int:
+        """Deprecated: ``http_status``."""
+        warnings.warn(
+            "HTTPStatusError.status_code is deprecated: read http_status",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.http_status
 
 
 class AuthError(HTTPStatusError):

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final, Literal, TypeGuard, get_args
+from typing import Any, Final, Literal, TypeGuard, TypeVar, get_args
 
 from ._exceptions import SpecError
 from ._expr import Expression, MessageTemplate, UrlTemplate
@@ -54,6 +55,7 @@ _CANCEL_RESULTS: Final = frozenset(get_args(CancelResult))
 _CANCEL_EXPRESSIONS: Final = ("not_supported", "already_finished", "refused", "accepted", "message")
 _METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
 _UNSET: Final = object()
+_T = TypeVar("_T")
 
 
 def _number(value: Any, name: str, *, low: float = 0.0, strict: bool = False) -> float:
@@ -186,32 +188,110 @@ class Backoff:
         )
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+def _default_error_backoff() -> Backoff:
+    return Backoff.exponential(1.0, factor=2.0, max_delay=30.0, jitter=1.0)
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class ErrorBudget:
     """How many transient faults (5xx, 429, timeouts, resets, bad JSON) an operation absorbs.
 
     The budget is spent when ``max_consecutive`` faults in a row were seen, or when the
     operation has been failing for ``max_failing_time`` seconds; the next fault then ends
     the operation with the transport error that caused it. A good answer refills it.
-    Retries wait ``initial_delay·2^n`` (capped at ``max_delay``, full jitter), or the
-    server's Retry-After.
+    Retries wait as ``backoff`` says after the n-th fault in a row (by default
+    ``1·2^(n-1)`` seconds capped at 30, with full jitter), or the server's Retry-After.
+    ``backoff`` is a `Backoff`, the same type and formula as the polling interval.
+
+    ``initial_delay=`` and ``max_delay=`` (the names before ``backoff``) still work for
+    one release, with a `DeprecationWarning`: they set ``backoff.delay`` and
+    ``backoff.max_delay``.
 
     Warning:
         ``max_consecutive=None`` and ``max_failing_time=None`` retry forever (until
         ``max_duration``, if any).
     """
 
-    max_consecutive: int | None = 5
-    max_failing_time: float | None = None
-    initial_delay: float = 1.0
-    max_delay: float = 30.0
+    max_consecutive: int | None
+    max_failing_time: float | None
+    backoff: Backoff
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        max_consecutive: int | None = 5,
+        max_failing_time: float | None = None,
+        backoff: Backoff | Mapping[str, Any] | None = None,
+        initial_delay: float | None = None,
+        max_delay: float | None = None,
+    ) -> None:
+        if initial_delay is not None or max_delay is not None:
+            warnings.warn(
+                "ErrorBudget(initial_delay=, max_delay=) is deprecated: "
+                "pass backoff=Backoff.exponential(delay, max_delay=...)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        _set(self, "max_consecutive", max_consecutive)
+        _set(self, "max_failing_time", max_failing_time)
+        _set(self, "backoff", _error_backoff(backoff, initial_delay, max_delay))
         if self.max_consecutive is not None:
             _whole(self.max_consecutive, "errors.max_consecutive", low=0)
         _optional_number(self.max_failing_time, "errors.max_failing_time", strict=False)
-        _number(self.initial_delay, "errors.initial_delay")
-        _number(self.max_delay, "errors.max_delay")
+
+    @classmethod
+    def from_json(cls, data: Any) -> ErrorBudget:
+        """The budget from its JSON object, ``backoff`` as an object.
+
+        The keys written before ``backoff`` (``initial_delay``, ``max_delay``) still read,
+        without a warning, so stored specs and checkpoints keep loading.
+
+        Raises:
+            SpecError: for a value that is not an object, an unknown key, or a bad value.
+        """
+        return _nested(cls, _legacy_errors(data), "errors")
+
+    @property
+    def initial_delay(self) -> float:
+        """Deprecated: ``backoff.delay``."""
+        warnings.warn(
+            "ErrorBudget.initial_delay is deprecated: read backoff.delay",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.backoff.delay
+
+    @property
+    def max_delay(self) -> float:
+        """Deprecated: ``backoff.max_delay``."""
+        warnings.warn(
+            "ErrorBudget.max_delay is deprecated: read backoff.max_delay",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.backoff.max_delay
+
+
+def _error_backoff(
+    backoff: Backoff | Mapping[str, Any] | None,
+    initial_delay: float | None,
+    max_delay: float | None,
+) -> Backoff:
+    if isinstance(backoff, Mapping):
+        backoff = _nested(Backoff, backoff, "errors.backoff")
+    if backoff is None:
+        backoff = _default_error_backoff()
+    elif not isinstance(backoff, Backoff):
+        raise SpecError("must be a Backoff", field="errors.backoff")
+    if initial_delay is None and max_delay is None:
+        return backoff
+    delay = (
+        backoff.delay if initial_delay is None else _number(initial_delay, "errors.initial_delay")
+    )
+    top = backoff.max_delay if max_delay is None else _number(max_delay, "errors.max_delay")
+    if top < backoff.min_delay:
+        raise SpecError("max_delay is below min_delay", field="errors.max_delay")
+    return dataclasses.replace(backoff, delay=delay, max_delay=top)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -623,16 +703,46 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _json_value(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {g.name: _json_value(getattr(value, g.name)) for g in dataclasses.fields(value)}
+    return _plain(value)
+
+
 def _spec_to_json(spec: PollSpec) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(spec):
         if f.name.startswith("_") or f.name == "preset" or not f.init:
             continue
-        value = getattr(spec, f.name)
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            value = {g.name: _plain(getattr(value, g.name)) for g in dataclasses.fields(value)}
-        out[f.name] = _plain(value)
+        out[f.name] = _json_value(getattr(spec, f.name))
     return out
+
+
+def _nested(cls: type[_T], value: Any, name: str) -> _T:
+    """``cls`` built from its JSON object, unknown keys and bad arguments as `SpecError`."""
+    if not isinstance(value, Mapping):
+        raise SpecError("must be an object", field=name)
+    extra = set(value) - {g.name for g in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    if extra:
+        raise SpecError(f"unknown keys {sorted(extra)}", field=name)
+    try:
+        return cls(**value)
+    except TypeError as exc:
+        raise SpecError(str(exc), field=name) from None
+
+
+def _legacy_errors(value: Any) -> Any:
+    """An ``errors`` object written before ``backoff`` (checkpoints keep such specs)."""
+    if not isinstance(value, Mapping) or not {"initial_delay", "max_delay"} & set(value):
+        return value
+    value = dict(value)
+    backoff = dict(value.get("backoff") or _json_value(_default_error_backoff()))
+    if "initial_delay" in value:
+        backoff["delay"] = _number(value.pop("initial_delay"), "errors.initial_delay")
+    if "max_delay" in value:
+        backoff["max_delay"] = _number(value.pop("max_delay"), "errors.max_delay")
+    value["backoff"] = backoff
+    return value
 
 
 def _spec_from_json(data: Mapping[str, Any]) -> PollSpec:
@@ -643,17 +753,11 @@ def _spec_from_json(data: Mapping[str, Any]) -> PollSpec:
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key in _NESTED and value is not None:
-            if not isinstance(value, Mapping):
-                raise SpecError("must be an object", field=key)
-            nested = _NESTED[key]
-            names = {g.name for g in dataclasses.fields(nested)}
-            extra = set(value) - names
-            if extra:
-                raise SpecError(f"unknown keys {sorted(extra)}", field=key)
-            try:
-                value = nested(**value)
-            except TypeError as exc:
-                raise SpecError(str(exc), field=key) from None
+            value = (
+                ErrorBudget.from_json(value)
+                if key == "errors"
+                else _nested(_NESTED[key], value, key)
+            )
         elif key in _TUPLES and value is not None:
             if not isinstance(value, list | tuple):
                 raise SpecError("must be a list of header names", field=key)

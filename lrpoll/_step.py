@@ -152,7 +152,7 @@ def observation(
 ) -> Observation:
     """What the core sees of one answer, with the operation's counters."""
     return Observation(
-        status=answer.status,
+        http_status=answer.http_status,
         headers=answer.headers,
         body=answer.body,
         fault=answer.fault,
@@ -329,7 +329,7 @@ def apply(
         rec.errors += 1
         if rec.failing_since is None:
             rec.failing_since = now
-        throttled = answer is not None and answer.status == 429
+        throttled = answer is not None and answer.http_status == 429
         hint = None
         if answer is not None and answer.headers:
             hint = retry_after(rec.spec, answer.headers, received_at=time.time())

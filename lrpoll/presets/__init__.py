@@ -14,6 +14,7 @@ from typing import Any, Final
 from .azure import azure_lro
 from .google import google_operation, google_operation_url
 from .odata import odata_async, respond_async_headers
+from .xmlui import xmlui_apicall, xmlui_from_attributes, xmlui_from_xml
 
 __all__ = [
     "azure_lro",
@@ -21,6 +22,9 @@ __all__ = [
     "google_operation_url",
     "odata_async",
     "respond_async_headers",
+    "xmlui_apicall",
+    "xmlui_from_attributes",
+    "xmlui_from_xml",
 ]
 
 # They drive the runtime, which presets must not, so they moved; kept here for one release.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,15 +10,13 @@ from .._spec import ErrorBudget
 
 __all__ = ["error_budget"]
 
-_BUDGET_FIELDS = tuple(f.name for f in dataclasses.fields(ErrorBudget))
-
 
 def error_budget(errors: Mapping[str, Any] | None) -> ErrorBudget:
     """The `ErrorBudget` a preset's ``errors`` parameter describes.
 
     Args:
-        errors: keyword arguments for `ErrorBudget` (``{"max_consecutive": 8,
-            "max_failing_time": 120}``), or None for the default budget.
+        errors: the budget's JSON form (``{"max_consecutive": 8, "max_failing_time": 120,
+            "backoff": {...}}``), or None for the default budget.
 
     Returns:
         The budget.
@@ -35,13 +32,9 @@ def error_budget(errors: Mapping[str, Any] | None) -> ErrorBudget:
         raise SpecError(
             f"must be an object of ErrorBudget fields, not {errors!r}", field="params.errors"
         )
-    unknown = sorted(str(k) for k in raw if k not in _BUDGET_FIELDS)
-    if unknown:
-        raise SpecError(
-            f"unknown keys {unknown} (known: {', '.join(_BUDGET_FIELDS)})", field="params.errors"
-        )
     try:
-        return ErrorBudget(**raw)
+        return ErrorBudget.from_json(raw)
     except SpecError as exc:
         # ErrorBudget names its own field ("errors.max_consecutive"); say where it came from.
-        raise SpecError(str(exc).removeprefix("errors."), field="params.errors") from None
+        text = str(exc).removeprefix("errors: ").removeprefix("errors.")
+        raise SpecError(text, field="params.errors") from None

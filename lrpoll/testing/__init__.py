@@ -14,6 +14,7 @@ from ._server import FakeLROServer, RequestRecord
 from .azure import AzureFlow, AzureOperation, FakeAzure
 from .google import FakeGoogleOperations, GoogleOperationRecord, GoogleOperationScript
 from .odata import FakeOData, ODataJob, ODataScript
+from .xmlui import FakeXmlui, XmluiJob, XmluiScript
 
 __all__ = [
     "AzureFlow",
@@ -25,6 +26,7 @@ __all__ = [
     "FakeJob",
     "FakeLROServer",
     "FakeOData",
+    "FakeXmlui",
     "GoogleOperationRecord",
     "GoogleOperationScript",
     "JobScript",
@@ -33,5 +35,7 @@ __all__ = [
     "ODataJob",
     "ODataScript",
     "RequestRecord",
+    "XmluiJob",
+    "XmluiScript",
     "dialects",
 ]

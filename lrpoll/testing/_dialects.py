@@ -16,6 +16,7 @@ from ._server import FakeLROServer
 from .azure import FakeAzure
 from .google import FakeGoogleOperations
 from .odata import FakeOData
+from .xmlui import FakeXmlui
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -107,6 +108,24 @@ def _odata_lines(server: FakeOData) -> list[str]:
     ]
 
 
+def _xmlui_lines(server: FakeXmlui) -> list[str]:
+    create = server.url("/api/exports")
+    job = server.url("/api/exports/job-1")
+    return [
+        shell_line("curl", "-si", "-X", "POST", create, "-H", "Content-Type: application/json",
+                   "-d", "{}"),
+        shell_line("curl", "-s", job + "/status"),
+        shell_line("curl", "-s", "-X", "POST", job + "/cancel"),
+        shell_line(
+            "lrpoll", "start", "POST", create, "--body", "{}", "--preset", "xmlui",
+            "--param", "statusUrl=/api/exports/{$result.jobId}/status",
+            "--param", "completionCondition={$statusData.status === 'done'}",
+            "--param", "progressExtractor={$statusData.progress}",
+            "--param", "pollingInterval=500",
+        ),
+    ]  # fmt: skip
+
+
 _DIALECTS: Mapping[str, Dialect] = MappingProxyType(
     {
         d.name: d
@@ -134,6 +153,12 @@ _DIALECTS: Mapping[str, Dialect] = MappingProxyType(
                 summary="FakeOData: OData 4.01 202 status monitors (Prefer: respond-async)",
                 make=lambda host, port: FakeOData(host=host, port=port),
                 try_lines=_odata_lines,
+            ),
+            Dialect(
+                name="xmlui",
+                summary="FakeXmlui: the job API of XMLUI's APICall deferred-mode examples",
+                make=lambda host, port: FakeXmlui(host=host, port=port),
+                try_lines=_xmlui_lines,
             ),
         )
     }

@@ -49,8 +49,8 @@ def specs() -> None:
     assert_type(lrpoll.Backoff.exponential(0.5, factor=2, max_delay=30), lrpoll.Backoff)
     assert_type(lrpoll.Backoff.fixed(1.0), lrpoll.Backoff)
     assert_type(lrpoll.Backoff.linear(1.0, step=0.5), lrpoll.Backoff)
-    assert_type(lrpoll.preset_names(), list[str])
-    assert_type(EXPORT.preset, lrpoll.PresetRef | None)
+    assert_type(lrpoll.registry.preset_names(), list[str])
+    assert_type(EXPORT.preset, lrpoll.registry.PresetRef | None)
 
     try:
         lrpoll.PollSpec(status_url="/s/{start.id}", done="status == 'done")
@@ -72,20 +72,22 @@ def expressions() -> None:
 
 def core() -> None:
     """The sans-I/O core: observations in, decisions out."""
-    obs = lrpoll.Observation(status=200, body={"status": "running", "progress": 10})
-    decision = lrpoll.decide(EXPORT, obs)
-    assert_type(decision, lrpoll.Decision)
-    if isinstance(decision, lrpoll.Running):
+    obs = lrpoll.core.Observation(http_status=200, body={"status": "running", "progress": 10})
+    decision = lrpoll.core.decide(EXPORT, obs)
+    assert_type(decision, lrpoll.core.Decision)
+    if isinstance(decision, lrpoll.core.Running):
         assert_type(decision.delay, float)
         assert_type(decision.progress, float | None)
-    elif isinstance(decision, lrpoll.Succeeded):
+    elif isinstance(decision, lrpoll.core.Succeeded):
         assert_type(decision.result, Any)
-    elif isinstance(decision, lrpoll.Ended):
+    elif isinstance(decision, lrpoll.core.Ended):
         assert_type(decision.error, lrpoll.LrpollError)
     else:
-        assert_type(decision, lrpoll.Retry)
-    assert_type(lrpoll.parse_retry_after("5", received_at=0.0), tuple[float | None, str | None])
-    assert_type(lrpoll.read_progress("40"), tuple[float | None, str | None])
+        assert_type(decision, lrpoll.core.Retry)
+    assert_type(
+        lrpoll.core.parse_retry_after("5", received_at=0.0), tuple[float | None, str | None]
+    )
+    assert_type(lrpoll.core.read_progress("40"), tuple[float | None, str | None])
 
 
 def errors(exc: lrpoll.LrpollError) -> None:
@@ -94,7 +96,7 @@ def errors(exc: lrpoll.LrpollError) -> None:
     assert_type(exc.operation_id, str | None)
     assert_type(exc.status, Any)
     if isinstance(exc, lrpoll.HTTPStatusError):
-        assert_type(exc.status_code, int)
+        assert_type(exc.http_status, int)
         assert_type(exc.body_snippet, str)
     if isinstance(exc, lrpoll.UntrustedURL):
         assert_type(exc.url, str)
