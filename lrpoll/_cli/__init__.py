@@ -103,7 +103,6 @@ def _plan(args: argparse.Namespace) -> Plan:
         jobs = [job_from_checkpoint(text) for text in texts]
         path = args.checkpoint or args.checkpoint_file
         return Plan(jobs=jobs, spec=None, checkpoint_path=path, **common)
-    spec = build_spec(args, starting=args.command == "start")
     if args.command == "start":
         jobs = []
         if args.method is not None:
@@ -122,6 +121,7 @@ def _plan(args: argparse.Namespace) -> Plan:
         if not urls:
             raise CliError("watch needs a status URL (or --from-file FILE)")
         jobs = [Job(kind="watch", url=url) for url in urls]
+    spec = build_spec(args, starting=args.command == "start")
     return Plan(
         jobs=jobs,
         spec=spec,
