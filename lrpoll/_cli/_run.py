@@ -156,6 +156,7 @@ class _Run:
         try:
             self.display.note("interrupted again: exiting now")
             self.tell_how_to_resume()
+            self.display.end(self.watched)  # also gives a live display's terminal back
         finally:
             sys.stdout.flush()
             sys.stderr.flush()

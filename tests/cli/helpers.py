@@ -7,6 +7,7 @@ import fcntl
 import os
 import pty
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -147,11 +148,18 @@ def read_until(proc: subprocess.Popen[str], predicate: Callable[[str], bool]) ->
     raise AssertionError(f"the process ended first: {lines}")
 
 
-def run_in_terminal(args: Sequence[str], *, columns: int, rows: int) -> tuple[int, pyte.Screen]:
+def run_in_terminal(
+    args: Sequence[str],
+    *,
+    columns: int,
+    rows: int,
+    interrupt_when: Callable[[pyte.Screen], bool] | None = None,
+) -> tuple[int, pyte.Screen]:
     """Run ``args`` on a pseudo-terminal of that size; its exit code and the screen it left.
 
     The output goes through pyte, a terminal emulator: the screen is what a person
-    would see when the command ends.
+    would see when the command ends. ``interrupt_when`` presses Ctrl-C (SIGINT) once,
+    as soon as the screen shows what it looks for.
     """
     screen = pyte.Screen(columns, rows)
     stream = pyte.ByteStream(screen)
@@ -178,6 +186,9 @@ def run_in_terminal(args: Sequence[str], *, columns: int, rows: int) -> tuple[in
             if not data:
                 break
             stream.feed(data)
+            if interrupt_when is not None and interrupt_when(screen):
+                proc.send_signal(signal.SIGINT)
+                interrupt_when = None
         code = proc.wait(TIMEOUT)
     finally:
         os.close(leader)

@@ -124,7 +124,9 @@ class TestCancelOnInterrupt:
             read_until(proc, _running)
             proc.send_signal(signal.SIGINT)
             read_until(proc, lambda line: "asking the server to cancel" in line)
+            deadline = time.monotonic() + TIMEOUT
             while not fake.server.requests_to(f"*/{job.id}/cancel"):
+                assert time.monotonic() < deadline, "no cancel request"
                 time.sleep(0.05)
             proc.send_signal(signal.SIGINT)
             out, _ = proc.communicate(timeout=TIMEOUT)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import pytest
 
 from lrpoll.testing import JobScript
 
 from .helpers import GENERIC, Generic, command, run_in_terminal
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytest.importorskip("rich")
 
@@ -48,6 +52,27 @@ def test_watch_shows_a_bar_then_the_result() -> None:
     assert lines[0].startswith("✓ http://127.0.0.1:")
     assert " 100% succeeded " in lines[0]
     assert json.loads("\n".join(lines[1:])) == {"url": f"/downloads/{job.id}.csv"}
+
+
+def test_interrupted_watch_shows_the_stop_and_how_to_resume(tmp_path: Path) -> None:
+    """Ctrl-C on a terminal leaves the bar stopped and says how to resume."""
+    checkpoint = tmp_path / "job.checkpoint"
+    with Generic() as fake:
+        job = fake.job(JobScript.success(polls=100))
+        code, screen = run_in_terminal(
+            command("watch", fake.status_url(job), *GENERIC, "--checkpoint", str(checkpoint)),
+            columns=150,
+            rows=12,
+            interrupt_when=lambda screen: any("running" in line for line in screen.display),
+        )
+    assert code == 5
+    lines = [line.rstrip() for line in screen.display if line.strip()]
+    assert "Ctrl-C: polling stopped; the server job goes on" in lines[0]
+    # Rich wraps long lines at the terminal's width, between words.
+    assert f"resume with: lrpoll resume {checkpoint}" in " ".join(lines)
+    (bar,) = [line for line in lines if line.startswith("■ ")]
+    assert bar.startswith("■ http://127.0.0.1:")
+    assert " stopped " in bar
 
 
 def test_without_rich_a_terminal_gets_lines_and_a_hint() -> None:
