@@ -306,10 +306,11 @@ class LiveDisplay(_Results):
         self.bars = Bars(self.console)
 
     def begin(self, watched: Sequence[Watched]) -> None:
-        """One bar per operation."""
-        width = max(len(w.label) for w in watched)
-        for one in watched:
-            self.bars.add(id(one), f"{one.label:<{width}}")
+        """One bar per operation, labelled with the end of its URL."""
+        labels = [_short(w.label) for w in watched]
+        width = max(len(label) for label in labels)
+        for one, label in zip(watched, labels, strict=True):
+            self.bars.add(id(one), f"{label:<{width}}")
         self.bars.progress.start()
 
     def update(self, watched: Watched, update: Update) -> None:
@@ -327,6 +328,11 @@ class LiveDisplay(_Results):
         """Stop the bars, then print the results."""
         self.bars.progress.stop()
         super().end(watched)
+
+
+def _short(label: str, width: int = 40) -> str:
+    """``label`` in at most ``width`` columns, its start cut off first (URLs end in the id)."""
+    return label if len(label) <= width else "…" + label[-(width - 1) :]
 
 
 def choose(*, json_lines: bool, quiet: bool, plain: bool) -> Display:
