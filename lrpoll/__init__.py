@@ -41,6 +41,8 @@ from ._scheduler import Scheduler, SchedulerStatistics
 from ._sender import BodyTooLarge, Limits, RawRequest, RawResponse, Sender, SendFault
 from ._spec import (
     Backoff,
+    BodyError,
+    BodyErrorKind,
     CancelResult,
     CancelSpec,
     ErrorBudget,
@@ -50,6 +52,7 @@ from ._spec import (
     StatusRule,
     View,
 )
+from ._specfile import SpecFormat, load_spec, loads_spec
 from ._step import StepResult, checkpoint_for, step
 from ._transport import Transport
 
@@ -67,6 +70,8 @@ __all__ = [
     "Backoff",
     "BasicAuth",
     "BearerToken",
+    "BodyError",
+    "BodyErrorKind",
     "BodyTooLarge",
     "Callback",
     "CancelOutcome",
@@ -105,6 +110,7 @@ __all__ = [
     "SendFault",
     "Sender",
     "SpecError",
+    "SpecFormat",
     "StartRetry",
     "StatusRule",
     "StepResult",
@@ -117,6 +123,8 @@ __all__ = [
     "UrlTemplate",
     "View",
     "checkpoint_for",
+    "load_spec",
+    "loads_spec",
     "step",
 ]
 

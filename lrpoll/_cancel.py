@@ -332,7 +332,9 @@ async def _send_cancel(rec: OpRecord, host: CancelHost) -> CancelSent:
     if answer.http_status is None:
         fault = answer.fault.message if answer.fault is not None else "no answer"
         return CancelSent("refused", fault, None, True)
-    result, message = classify_cancel(cancel, answer.http_status, answer.headers, answer.body)
+    result, message = classify_cancel(
+        cancel, answer.http_status, answer.headers, answer.body, poll_spec=rec.spec, last=rec.last
+    )
     if rec.done:
         return CancelSent(result, message, answer.http_status, True)
     if result == "accepted":

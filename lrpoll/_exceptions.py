@@ -131,13 +131,19 @@ class SpecError(LrpollError, ValueError):
     Attributes:
         field: the spec field at fault (``"done"``, ``"status_url"``, ``"cancel.url"``, ...).
         position: the character offset in that field's text, when known.
+        file: the spec file (or source) it was read from, for `load_spec`; else None.
     """
 
-    def __init__(self, message: str, *, field: str, position: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str, position: int | None = None, file: str | None = None
+    ) -> None:
         where = field if position is None else f"{field} at position {position}"
+        if file is not None:
+            where = f"{file}: {where}" if where else file
         super().__init__(f"{where}: {message}")
         self.field = field
         self.position = position
+        self.file = file
 
 
 class CheckpointError(LrpollError, ValueError):
@@ -194,7 +200,10 @@ class PollingStopped(OperationError):
 
 
 class OperationGone(OperationError):
-    """Raised when the status URL answers 404 or 410 and the spec gives that no other meaning."""
+    """Raised when the status URL answers 404 or 410 and the spec gives that no other meaning.
+
+    Also when a spec's ``body_error`` finds a ``gone`` error in an answer's body.
+    """
 
 
 class TransportError(LrpollError):
@@ -251,7 +260,11 @@ class HTTPStatusError(TransportError):
 
 
 class AuthError(HTTPStatusError):
-    """Raised when the server answers 401 or 403."""
+    """Raised when the server answers 401 or 403, or reports an auth error in its body.
+
+    A body error (a spec's ``body_error``: ArcGIS's 498/499 in an HTTP 200) keeps the real
+    HTTP status in ``http_status`` and names the body's code in the message.
+    """
 
 
 class ResponseTooLarge(TransportError):

@@ -22,6 +22,8 @@ from ._secrets import is_credential_header
 
 __all__ = [
     "Backoff",
+    "BodyError",
+    "BodyErrorKind",
     "CancelResult",
     "CancelSpec",
     "ErrorBudget",
@@ -50,7 +52,11 @@ default retry policy does). A fault before anything was sent is always retried."
 CancelResult = Literal["accepted", "already_finished", "not_found", "not_supported", "refused"]
 """What the answer to a cancel request means, before confirmation by polling."""
 
+BodyErrorKind = Literal["auth", "gone", "transient", "failed", "error"]
+"""What an error found in a body means (see `BodyError`)."""
+
 _STATUS_RULES: Final = frozenset(get_args(StatusRule))
+_BODY_ERROR_KINDS: Final = frozenset(get_args(BodyErrorKind))
 _CANCEL_RESULTS: Final = frozenset(get_args(CancelResult))
 _CANCEL_EXPRESSIONS: Final = ("not_supported", "already_finished", "refused", "accepted", "message")
 _METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
@@ -337,8 +343,10 @@ class CancelSpec:
     412 ``already_finished``; 404 and 410 ``not_found``; 405 and 501
     ``not_supported``; anything else ``refused``. ``statuses`` overrides codes; the
     expressions ``not_supported``, ``already_finished``, ``refused`` and ``accepted``
-    (JMESPath over ``{"status", "headers", "body"}`` of the answer, first true wins)
-    override both, for servers that answer 200 with an error body. ``message`` picks
+    (JMESPath over ``{"status", "headers", "body"}`` of the answer and ``last``, the
+    operation's last status document; first true wins) override both, for servers that
+    answer 200 with an error body. An error the spec's ``body_error`` finds in the
+    answer counts before ``statuses`` (see `lrpoll.BodyError`). ``message`` picks
     the server's words. After ``accepted``, ``op.cancel()`` keeps polling up to
     ``confirm_timeout`` seconds for the server to confirm.
     """
@@ -393,6 +401,81 @@ class CancelSpec:
         return UrlTemplate(self.url, field="cancel.url")
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BodyError:
+    """How to find an error in an answer's body, and what its code means.
+
+    For servers that answer errors with a 2xx status (ArcGIS's HTTP 200 with
+    ``{"error": {"code": 498, "message": "Invalid token."}}``). ``when`` is JMESPath over
+    the parsed body (whatever the spec's ``view``); where it is true, the answer is that
+    error, not a status document: for polls, the start request, the result fetch and the
+    cancel request alike. ``code`` and ``message`` pick the error's code (an integer, a
+    decimal string, or any other string) and its text. It reads 2xx bodies (and those of
+    codes ``status_rules`` maps to ``evaluate``); in an unnamed 4xx answer only a code
+    ``codes`` lists counts (a real HTTP 498 with its envelope).
+
+    ``codes`` says what a code means: ``"auth"`` (`AuthError`), ``"gone"``
+    (`OperationGone`), ``"transient"`` (retried within the error budget, then
+    `HTTPStatusError`), ``"failed"`` (`OperationFailed`) or ``"error"``
+    (`HTTPStatusError`). A code not listed there is read like an HTTP status: 401 and
+    403 ``auth``; 404 and 410 ``gone``; 408, 429 and 5xx ``transient``; anything else
+    (a string code included) ``error``.
+    """
+
+    when: str
+    code: str | None = None
+    message: str | None = None
+    codes: Mapping[int | str, BodyErrorKind] | None = None
+    _compiled: Mapping[str, Expression] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        compiled: dict[str, Expression] = {}
+        for name in ("when", "code", "message"):
+            text = getattr(self, name)
+            if text is not None or name == "when":
+                compiled[name] = Expression(text, field=f"body_error.{name}")
+        _set(self, "_compiled", MappingProxyType(compiled))
+        codes: dict[int | str, BodyErrorKind] = {}
+        raw: object = self.codes
+        if raw is not None and not isinstance(raw, Mapping):
+            raise SpecError("must be a mapping of error codes to kinds", field="body_error.codes")
+        for key, kind in (self.codes or {}).items():
+            code = self.read_code(key)
+            if code is None:
+                raise SpecError(
+                    f"{key!r} is not an error code (an integer or a string)",
+                    field="body_error.codes",
+                )
+            if not _is_str(kind) or kind not in _BODY_ERROR_KINDS:
+                raise SpecError(
+                    f"{kind!r} for {key!r} is not one of {', '.join(sorted(_BODY_ERROR_KINDS))}",
+                    field="body_error.codes",
+                )
+            codes[code] = kind
+        _set(self, "codes", MappingProxyType(codes))
+
+    def expression(self, name: str) -> Expression | None:
+        """The compiled expression ``name`` (``"when"``, ``"code"``, ``"message"``), if set."""
+        return self._compiled.get(name)
+
+    @staticmethod
+    def read_code(value: object) -> int | str | None:
+        """An error code as ``codes`` keys it: integers, and decimal strings read as integers.
+
+        Returns:
+            The code, or None for anything that is not one (null, a boolean, a list, ...).
+        """
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and value:
+            return int(value) if value.isascii() and value.isdigit() else value
+        return None
+
+
 _EXPRESSION_FIELDS: Final = (
     "done",
     "failed",
@@ -434,7 +517,8 @@ class PollSpec:
     (``view="response"``). Precedence: ``failed``, then ``cancelled``, then ``done``; none
     of them true (or the fields missing) means still running. ``status_rules`` gives HTTP
     codes a fixed meaning (``{404: "cancelled"}``) or lets the expressions decide
-    (``"evaluate"``).
+    (``"evaluate"``). ``body_error`` (a `BodyError`) finds an error that comes in a 2xx
+    body: such an answer is that error, never a status document.
 
     Where the result lives, when not in the status document: ``result_url`` is a URL
     template (over ``last``, ``start_headers``, ``request_url``, ...) fetched with GET
@@ -484,6 +568,7 @@ class PollSpec:
     error_message: str | None = None
     required: str | None = None
     status_rules: Mapping[int, StatusRule] | None = None
+    body_error: BodyError | None = None
     messages: Messages = field(default_factory=Messages)
     cancel: CancelSpec | None = None
     # provenance
@@ -600,6 +685,8 @@ class PollSpec:
                 "(or a status_rules entry with a terminal outcome)",
                 field="done",
             )
+        if self.body_error is not None and not isinstance(self.body_error, BodyError):
+            raise SpecError("must be a BodyError", field="body_error")
         if not isinstance(self.messages, Messages):
             raise SpecError("must be a Messages", field="messages")
         _set(self, "_messages", MappingProxyType(self.messages.compiled()))
@@ -691,6 +778,7 @@ _NESTED: Final[dict[str, type]] = {
     "errors": ErrorBudget,
     "messages": Messages,
     "cancel": CancelSpec,
+    "body_error": BodyError,
 }
 _TUPLES: Final = ("status_from", "status_url_updates", "retry_after_headers")
 
@@ -705,7 +793,11 @@ def _plain(value: Any) -> Any:
 
 def _json_value(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {g.name: _json_value(getattr(value, g.name)) for g in dataclasses.fields(value)}
+        return {
+            g.name: _json_value(getattr(value, g.name))
+            for g in dataclasses.fields(value)
+            if g.init  # compiled parts (BodyError's expressions) are not data
+        }
     return _plain(value)
 
 
@@ -722,7 +814,7 @@ def _nested(cls: type[_T], value: Any, name: str) -> _T:
     """``cls`` built from its JSON object, unknown keys and bad arguments as `SpecError`."""
     if not isinstance(value, Mapping):
         raise SpecError("must be an object", field=name)
-    extra = set(value) - {g.name for g in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    extra = set(value) - {g.name for g in dataclasses.fields(cls) if g.init}  # type: ignore[arg-type]
     if extra:
         raise SpecError(f"unknown keys {sorted(extra)}", field=name)
     try:

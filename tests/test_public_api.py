@@ -35,6 +35,8 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_cancel.drive_cancel": "reached through op.cancel()",
         "_checkpoint.spec_of": "reached through scheduler.resume()",
         "_checkpoint.to_record": "reached through scheduler.resume() and lrpoll.step()",
+        "_core.BodyFault": "what the core found with a spec's BodyError",
+        "_core.body_error": "the core's rule behind BodyError",
         "_core.cancel_outcome": "the core's rule behind CancelOutcome.kind",
         "_core.classify_cancel": "the core's rule behind CancelOutcome.kind",
         "_core.deadline": "runtime helper of the core",
@@ -102,6 +104,7 @@ INTERNAL: dict[str, dict[str, str]] = {
     },
     "lrpoll.presets": {
         "_params.error_budget": "reads the presets' errors parameter; ErrorBudget is public",
+        "_params.api_root": "reads the presets' api_root parameter",
     },
     "lrpoll.compat": {},
 }

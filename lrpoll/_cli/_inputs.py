@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -343,11 +344,12 @@ def build_spec(args: argparse.Namespace, *, starting: bool) -> PollSpec:
 
 
 def _file_spec_error(path: str, exc: SpecError) -> CliError:
+    """``--spec``'s error, naming the file once, with a caret under a bad expression."""
     data: Any = None
-    if path.endswith(".json"):
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = None
-    text = _field_text(data, exc.field)
-    return CliError(f"--spec {path}: {exc}", detail=_detail(text, exc.position))
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.lower().endswith(".toml") else json.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError):
+        data = None
+    message = str(exc) if getattr(exc, "file", None) else f"{path}: {exc}"
+    return CliError(f"--spec {message}", detail=_detail(_field_text(data, exc.field), exc.position))

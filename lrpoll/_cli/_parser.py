@@ -6,6 +6,7 @@ import argparse
 from typing import Final
 
 from .. import __version__
+from .._registry import preset_names
 from ._display import CLI_EXTRA
 from ._exit import EXIT_CODES_HELP
 from ._inputs import TOKEN_ENV
@@ -109,9 +110,11 @@ def _spec_options(parser: argparse.ArgumentParser, *, starting: bool) -> None:
     group.add_argument(
         "--cancel-method", metavar="M", default="POST", help="its method (default: POST)"
     )
-    group.add_argument("--spec", metavar="FILE", help="a spec file (JSON)")
     group.add_argument(
-        "--preset", metavar="NAME", help="a built-in preset: google, azure, odata, ..."
+        "--spec", metavar="FILE", help="a spec file (JSON or TOML: lrpoll.load_spec)"
+    )
+    group.add_argument(
+        "--preset", metavar="NAME", help=f"a built-in preset: {', '.join(preset_names())}"
     )
     group.add_argument(
         "--param",

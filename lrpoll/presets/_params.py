@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from .._exceptions import SpecError
 from .._spec import ErrorBudget
 
-__all__ = ["error_budget"]
+__all__ = ["api_root", "error_budget"]
+
+_SCHEME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def error_budget(errors: Mapping[str, Any] | None) -> ErrorBudget:
@@ -38,3 +41,23 @@ def error_budget(errors: Mapping[str, Any] | None) -> ErrorBudget:
         # ErrorBudget names its own field ("errors.max_consecutive"); say where it came from.
         text = str(exc).removeprefix("errors: ").removeprefix("errors.")
         raise SpecError(text, field="params.errors") from None
+
+
+def api_root(value: object) -> str:
+    """The ``api_root`` parameter as URL template text.
+
+    No trailing slash; a leading one unless absolute (``"v1"`` reads as ``"/v1"``); braces
+    doubled, as the root is literal text in the templates, not placeholders.
+
+    Raises:
+        SpecError: naming ``params.api_root``, for a non-string or a root with a query
+            or fragment.
+    """
+    if not isinstance(value, str):
+        raise SpecError(f"must be a string, not {value!r}", field="params.api_root")
+    if any(c in value for c in "?#"):
+        raise SpecError("an API root has no query or fragment", field="params.api_root")
+    root = value.rstrip("/")
+    if root and not _SCHEME.match(root) and not root.startswith("/"):
+        root = "/" + root
+    return root.replace("{", "{{").replace("}", "}}")

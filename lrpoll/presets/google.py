@@ -17,7 +17,6 @@ Reference: https://google.aip.dev/151 and google/longrunning/operations.proto.
 
 from __future__ import annotations
 
-import re
 import warnings
 from typing import TYPE_CHECKING, Any, Final
 
@@ -25,6 +24,7 @@ from .._exceptions import SpecError, TemplateError
 from .._expr import UrlTemplate
 from .._registry import preset
 from .._spec import Backoff, CancelSpec, PollSpec
+from ._params import api_root as _root
 from ._params import error_budget
 
 if TYPE_CHECKING:
@@ -41,8 +41,6 @@ __all__ = ["google_operation", "google_operation_url"]
 _DEFAULT_PROGRESS: Final = (
     "metadata.progressPercent || metadata.progressPercentage || metadata.progress.progressPercent"
 )
-
-_SCHEME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 # Reference: AIP-151 and google/rpc/code.proto. An Operation that is done carries either
 # ``response`` or ``error`` (a google.rpc.Status); ``error.code == 1`` is CANCELLED, the
@@ -71,19 +69,6 @@ _CANCEL_MESSAGE: Final = (
 # 400 is INVALID_ARGUMENT (or FAILED_PRECONDITION, caught above) and 409 is ABORTED or
 # ALREADY_EXISTS in Google's HTTP mapping: refusals, not "already finished".
 _CANCEL_STATUSES: Final[Mapping[int, CancelResult]] = {400: "refused", 409: "refused"}
-
-
-def _root(api_root: object) -> str:
-    """``api_root`` as template text: no trailing slash, a leading one unless absolute."""
-    if not isinstance(api_root, str):
-        raise SpecError(f"must be a string, not {api_root!r}", field="params.api_root")
-    if any(c in api_root for c in "?#"):
-        raise SpecError("an API root has no query or fragment", field="params.api_root")
-    root = api_root.rstrip("/")
-    if root and not _SCHEME.match(root) and not root.startswith("/"):
-        root = "/" + root
-    # The root is literal text in the templates: braces in it are not placeholders.
-    return root.replace("{", "{{").replace("}", "}}")
 
 
 @preset("google")

@@ -11,21 +11,27 @@ from ._dialects import Dialect, dialects
 from ._jobs import CancelMode, FakeJob, JobScript, JobState
 from ._loopback import LoopbackServer
 from ._server import FakeLROServer, RequestRecord
+from .arcgis import ArcGISJob, ArcGISScript, FakeArcGIS
 from .azure import AzureFlow, AzureOperation, FakeAzure
 from .google import FakeGoogleOperations, GoogleOperationRecord, GoogleOperationScript
 from .odata import FakeOData, ODataJob, ODataScript
+from .oracle import FakeOracleOTM, OracleExport, OracleScript, OracleTable
 from .xmlui import FakeXmlui, XmluiJob, XmluiScript
 
 __all__ = [
+    "ArcGISJob",
+    "ArcGISScript",
     "AzureFlow",
     "AzureOperation",
     "CancelMode",
     "Dialect",
+    "FakeArcGIS",
     "FakeAzure",
     "FakeGoogleOperations",
     "FakeJob",
     "FakeLROServer",
     "FakeOData",
+    "FakeOracleOTM",
     "FakeXmlui",
     "GoogleOperationRecord",
     "GoogleOperationScript",
@@ -34,6 +40,9 @@ __all__ = [
     "LoopbackServer",
     "ODataJob",
     "ODataScript",
+    "OracleExport",
+    "OracleScript",
+    "OracleTable",
     "RequestRecord",
     "XmluiJob",
     "XmluiScript",

@@ -7,15 +7,19 @@ one more `Dialect` in the table `dialects()` returns.
 
 from __future__ import annotations
 
+import base64
+import json
 import shlex
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ._server import FakeLROServer
+from .arcgis import FakeArcGIS
 from .azure import FakeAzure
 from .google import FakeGoogleOperations
 from .odata import FakeOData
+from .oracle import FakeOracleOTM
 from .xmlui import FakeXmlui
 
 if TYPE_CHECKING:
@@ -126,10 +130,53 @@ def _xmlui_lines(server: FakeXmlui) -> list[str]:
     ]  # fmt: skip
 
 
+def _arcgis_lines(server: FakeArcGIS) -> list[str]:
+    task = server.task_url()
+    path = task.removeprefix(server.base_url)
+    return [
+        shell_line("curl", "-s", "-X", "POST", task + "/submitJob", "-d", "f=json"),
+        "# then: curl -s '" + task + "/jobs/<jobId>?f=json'   (.../cancel to cancel)",
+        shell_line(
+            "lrpoll", "start", "POST", task + "/submitJob?f=json",
+            "--preset", "arcgis", "--param", "task_url=" + path,
+        ),
+    ]  # fmt: skip
+
+
+def _oracle_lines(server: FakeOracleOTM) -> list[str]:
+    root = server.url("/logisticsRestApi/data/v1")
+    body = json.dumps(
+        {
+            "tables": {"items": [{"tableName": "SHIPMENT"}]},
+            "targetSystem": {"targetURL": server.url("/objectstore/o/")},
+        }
+    )
+    basic = base64.b64encode(f"{server.username}:{server.password}".encode()).decode()
+    return [
+        shell_line(
+            "curl", "-si", "-u", f"{server.username}:{server.password}", "-X", "POST",
+            root + "/exportRequests", "-H", "Prefer: respond-async",
+            "-H", "Content-Type: application/json", "-d", body,
+        ),
+        shell_line("curl", "-s", "-u", f"{server.username}:{server.password}",
+                   root + "/exportStatuses/303"),
+        shell_line(
+            "lrpoll", "start", "POST", root + "/exportRequests", "--body", body,
+            "--preset", "oracle", "--header", f"Authorization: Basic {basic}",
+        ),
+    ]  # fmt: skip
+
+
 _DIALECTS: Mapping[str, Dialect] = MappingProxyType(
     {
         d.name: d
         for d in (
+            Dialect(
+                name="arcgis",
+                summary="FakeArcGIS: geoprocessing jobs (submitJob, jobs/{id}, cancel); no token",
+                make=lambda host, port: FakeArcGIS(host=host, port=port, token_required=False),
+                try_lines=_arcgis_lines,
+            ),
             Dialect(
                 name="generic",
                 summary="FakeLROServer: export jobs; POST to start, GET .../status, .../cancel",
@@ -153,6 +200,12 @@ _DIALECTS: Mapping[str, Dialect] = MappingProxyType(
                 summary="FakeOData: OData 4.01 202 status monitors (Prefer: respond-async)",
                 make=lambda host, port: FakeOData(host=host, port=port),
                 try_lines=_odata_lines,
+            ),
+            Dialect(
+                name="oracle",
+                summary="FakeOracleOTM: Oracle OTM/GTM data exports (HTTP Basic, Prefer: async)",
+                make=lambda host, port: FakeOracleOTM(host=host, port=port),
+                try_lines=_oracle_lines,
             ),
             Dialect(
                 name="xmlui",

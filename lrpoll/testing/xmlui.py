@@ -23,7 +23,6 @@ Every request is logged in `requests`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import deque
 from dataclasses import dataclass
@@ -31,10 +30,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from aiohttp import web
 
-from ._loopback import LoopbackServer, _Fault, _loopback
+from ._loopback import LoopbackServer, _loopback
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable
 
     _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -247,37 +246,20 @@ class FakeXmlui(LoopbackServer):
 
     # -- fault injection ---------------------------------------------------------------------
 
-    def fail_next(
-        self,
-        path_glob: str = "*",
-        status: int = 503,
-        body: bytes | Mapping[str, Any] = b'{"error": "unavailable"}',
-        headers: Mapping[str, str] | None = None,
-        times: int = 1,
-    ) -> None:
-        """Answer the next `times` matching requests with `status` and `body`.
+    def _fault_body(self, status: int) -> bytes:
+        """`fail_next`'s default body.
 
-        A mapping is sent as JSON; ``status=200`` with ``b""`` or ``b"oops"`` gives the
-        empty and non-JSON bodies XMLUI meets.
+        ``fail_next(status=200, body=b"")`` or ``body=b"oops"`` gives the empty and
+        non-JSON bodies XMLUI meets.
         """
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        all_headers = {"Content-Type": "application/json", **(headers or {})}
-        self._add(_Fault("fail", path_glob, times, status, raw, all_headers))
-
-    def delay_next(self, path_glob: str = "*", seconds: float = 1.0, times: int = 1) -> None:
-        """Hold the next `times` matching requests for `seconds` of loop time, then answer them."""
-        if not seconds >= 0:
-            raise ValueError("seconds must be >= 0")
-        self._add(_Fault("delay", path_glob, times, seconds=seconds))
+        return b'{"error": "unavailable"}'
 
     # -- request pipeline --------------------------------------------------------------------
 
     async def _answer(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
-        delay, fault = self._take_faults(request.path)
-        if delay:
-            await asyncio.sleep(delay)
-        if fault is not None:
-            return web.Response(status=fault.status, body=fault.body, headers=fault.headers)
+        injected = await self._injected(request)
+        if injected is not None:
+            return injected
         if self.bearer is not None and (
             request.headers.get("Authorization") != f"Bearer {self.bearer}"
         ):

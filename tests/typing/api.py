@@ -10,6 +10,10 @@ file stays true at run time too.
 from __future__ import annotations
 
 import asyncio
+import json
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, assert_type
 
 import lrpoll
@@ -51,12 +55,25 @@ def specs() -> None:
     assert_type(lrpoll.Backoff.linear(1.0, step=0.5), lrpoll.Backoff)
     assert_type(lrpoll.registry.preset_names(), list[str])
     assert_type(EXPORT.preset, lrpoll.registry.PresetRef | None)
+    assert_type(EXPORT.body_error, lrpoll.BodyError | None)
+    rule = lrpoll.BodyError(when="error", code="error.code", codes={498: "auth", "X": "gone"})
+    assert_type(rule.codes, Mapping[int | str, lrpoll.BodyErrorKind] | None)
+    assert_type(lrpoll.BodyError.read_code("498"), int | str | None)
+    arcgis = lrpoll.presets.arcgis_job(task_url="/arcgis/rest/services/S/GPServer/T")
+    assert_type(arcgis, lrpoll.PollSpec)
 
     try:
         lrpoll.PollSpec(status_url="/s/{start.id}", done="status == 'done")
     except lrpoll.SpecError as exc:
         assert_type(exc.field, str)
         assert_type(exc.position, int | None)
+        assert_type(exc.file, str | None)
+    assert_type(lrpoll.loads_spec(json.dumps(data), format="json"), lrpoll.PollSpec)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "spec.json")
+        path.write_text(json.dumps(data))
+        assert_type(lrpoll.load_spec(path), lrpoll.PollSpec)
+        assert_type(lrpoll.load_spec(str(path)), lrpoll.PollSpec)
 
 
 def expressions() -> None:
