@@ -218,6 +218,18 @@ class TestOutput:
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout) == {"url": f"/downloads/{job.id}.csv"}
 
+    def test_toml_spec_file(self, fake: Generic, tmp_path: Path) -> None:
+        """--spec reads TOML too (through lrpoll.load_spec)."""
+        path = tmp_path / "spec.toml"
+        path.write_text(
+            'status_url = "{+request_url}"\ndone = "status == \'done\'"\n'
+            'interval = 0.05\nmin_interval = 0\nresult = "result"\n'
+        )
+        job = fake.job(JobScript.success(polls=1))
+        result = lrpoll_command("watch", fake.status_url(job), "--spec", str(path), "-q")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == {"url": f"/downloads/{job.id}.csv"}
+
     def test_several_from_a_file(self, fake: Generic, tmp_path: Path) -> None:
         """--from-file follows every URL at once; the highest exit code wins."""
         good = fake.job(JobScript.success(polls=2))
