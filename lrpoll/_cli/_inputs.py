@@ -16,18 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import lrpoll
-
 from .._auth import BearerToken, Header
 from .._exceptions import SpecError
 from .._secrets import is_secret_header
 from .._spec import CancelSpec, ErrorBudget, Messages, PollSpec
+from .._specfile import load_spec
 from .._urls import origin_of
 from ._exit import CliError
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable, Mapping, MutableMapping
+    from collections.abc import Mapping, MutableMapping
 
     from .._auth import Credential
 
@@ -186,18 +185,10 @@ def read_headers(args: argparse.Namespace, environ: Mapping[str, str] | None = N
 
 
 def _load_spec_file(path: str) -> PollSpec:
-    """A spec file: ``lrpoll.load_spec`` where lrpoll has it, else JSON."""
+    """A spec file, JSON or TOML (`lrpoll.load_spec`)."""
     if not Path(path).is_file():
         _read_text(path, "--spec")  # the one-line error for a missing file
-    load: Callable[[str], PollSpec] | None = getattr(lrpoll, "load_spec", None)
-    if load is not None:
-        return load(path)
-    try:
-        data = json.loads(_read_text(path, "--spec"))
-    except ValueError as exc:
-        line, col = getattr(exc, "lineno", "?"), getattr(exc, "colno", "?")
-        raise CliError(f"--spec {path}: not JSON (line {line}, column {col})") from None
-    return PollSpec.from_json(data)
+    return load_spec(path)
 
 
 def _field_text(data: Any, name: str) -> str | None:
