@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from .._demo import PlainReporter, format_percent, run_demo
-from ._display import CLI_EXTRA, Bars, has_rich, styled_state
+from ._display import CLI_EXTRA, Bars, has_rich, live_terminal, styled_state
 from ._exit import CliError
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ def _reporter(*, plain: bool, live: bool) -> Reporter:
                 "(or run 'lrpoll demo' for plain text)"
             )
         return PlainReporter()
-    if live or sys.stdout.isatty():
+    if live or live_terminal():
         return LiveReporter()
     return PlainReporter()
 
@@ -144,7 +144,7 @@ def _reporter(*, plain: bool, live: bool) -> Reporter:
 def demo_command(args: argparse.Namespace) -> int:
     """Run the demo; 0 when every job ended as scripted, 1 otherwise (130 on Ctrl-C)."""
     reporter = _reporter(plain=args.plain, live=args.live)
-    hint = isinstance(reporter, PlainReporter) and sys.stdout.isatty() and not args.plain
+    hint = isinstance(reporter, PlainReporter) and live_terminal() and not has_rich()
     try:
         report = asyncio.run(run_demo(reporter))
     except KeyboardInterrupt:

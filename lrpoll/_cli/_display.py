@@ -34,11 +34,18 @@ __all__ = [
     "choose",
     "format_percent",
     "has_rich",
+    "live_terminal",
     "outcome_of",
 ]
 
 #: How to get the optional live display.
 CLI_EXTRA: Final = "pip install 'lrpoll[cli]'"
+
+
+def live_terminal() -> bool:
+    """Whether stdout is a terminal that can show live bars (UTF-8: spinners, marks)."""
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
+    return sys.stdout.isatty() and encoding.startswith("utf")
 
 
 def has_rich() -> bool:
@@ -209,7 +216,7 @@ def styled_state(state: str) -> str:
     return f"[{_STATE_STYLES.get(state, 'white')}]{state:<10}[/]"
 
 
-#: What an ended bar shows where its spinner was.
+#: What an ended bar shows where its spinner was (else ``■``).
 _MARKS: Final = {"succeeded": "✓", "failed": "✗", "error": "✗", "gone": "✗"}
 
 
@@ -341,7 +348,7 @@ def choose(*, json_lines: bool, quiet: bool, plain: bool) -> Display:
         return JsonDisplay()
     if quiet:
         return QuietDisplay()
-    if plain or not sys.stdout.isatty():
+    if plain or not live_terminal():
         return PlainDisplay()
     if has_rich():
         return LiveDisplay()

@@ -165,7 +165,13 @@ def run_in_terminal(
     stream = pyte.ByteStream(screen)
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
-    env = {**ENV, "TERM": "xterm-256color", "COLUMNS": str(columns), "LINES": str(rows)}
+    env = {
+        **ENV,
+        "TERM": "xterm-256color",
+        "LC_ALL": "C.UTF-8",
+        "COLUMNS": str(columns),
+        "LINES": str(rows),
+    }
     env.pop("NO_COLOR")
     proc = subprocess.Popen(
         args, stdin=follower, stdout=follower, stderr=follower, env=env, close_fds=True

@@ -95,3 +95,19 @@ def test_without_rich_a_terminal_gets_lines_and_a_hint() -> None:
     start = lines.index("{")
     assert lines[start - 1].startswith("succeeded  100%")
     assert json.loads("\n".join(lines[start:])) == {"url": f"/downloads/{job.id}.csv"}
+
+
+def test_demo_without_rich_says_how_to_get_the_bars() -> None:
+    """On a terminal without rich, the demo prints lines, then how to get the live bars."""
+    code = (
+        "import sys; sys.modules['rich'] = None; from lrpoll._cli import main; "
+        "sys.exit(main(['demo']))"
+    )
+    status, screen = run_in_terminal([sys.executable, "-c", code], columns=100, rows=40)
+    assert status == 0
+    lines = [line.rstrip() for line in screen.display if line.strip()]
+    assert lines[-2] == "  every operation ended as scripted"
+    assert (
+        lines[-1]
+        == "Live progress bars need the optional 'rich' package: pip install 'lrpoll[cli]'"
+    )
