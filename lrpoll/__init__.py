@@ -13,7 +13,7 @@ import warnings
 from typing import Any, Final
 
 from ._auth import BasicAuth, BearerToken, Credential, FormField, Header, QueryParam
-from ._cancel import AbandonPolicy, CancelOutcome, CancelToken, OutcomeKind
+from ._cancel import AbandonPolicy, CancelOutcome, CancelToken, OutcomeKind, cancel_step
 from ._exceptions import (
     AuthError,
     CheckpointError,
@@ -122,6 +122,7 @@ __all__ = [
     "Update",
     "UrlTemplate",
     "View",
+    "cancel_step",
     "checkpoint_for",
     "load_spec",
     "loads_spec",

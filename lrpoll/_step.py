@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from ._core import Decision
-    from ._spec import PollSpec
+    from ._spec import CancelResult, PollSpec
     from ._transport import Answer, Transport
 
 __all__ = [
@@ -372,6 +372,8 @@ class StepResult:
         throttled: the host answered 429: hold every operation of that host until
             ``due`` (per-host pacing is the caller's).
         retry_after: the answer's valid Retry-After in seconds (clamped), or None.
+        cancel: what the cancel request got back (``accepted``, ``refused``, ...), from
+            `lrpoll.cancel_step` only; None otherwise.
     """
 
     decision: Decision | None
@@ -380,6 +382,7 @@ class StepResult:
     sent: bool = False
     throttled: bool = False
     retry_after: float | None = None
+    cancel: CancelResult | None = None
 
     @property
     def ended(self) -> bool:

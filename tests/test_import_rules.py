@@ -333,7 +333,7 @@ LAYERS: list[set[str]] = [
     {"_cancel"},
     {"_operation"},
     {"_runtime"},
-    {"_scheduler", "core", "registry"},
+    {"_scheduler", "core", "registry", "fleet"},
     {"lrpoll", "_demo"},
     {"compat", "_cli"},
     {"__main__"},

@@ -20,6 +20,7 @@ import pytest
 
 import lrpoll
 import lrpoll.compat
+import lrpoll.fleet
 import lrpoll.presets
 import lrpoll.testing
 
@@ -107,9 +108,14 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_params.api_root": "reads the presets' api_root parameter",
     },
     "lrpoll.compat": {},
+    "lrpoll.fleet": {
+        "_keys.*": "the key layout, drawn in docs/fleet.md",
+        "_scripts.*": "the Lua scripts behind Fleet and Worker",
+        "_client.check_shards": "the namespace's shard check, run by Fleet and Worker",
+    },
 }
 
-PACKAGES = [lrpoll, lrpoll.testing, lrpoll.presets, lrpoll.compat]
+PACKAGES = [lrpoll, lrpoll.testing, lrpoll.presets, lrpoll.compat, lrpoll.fleet]
 
 
 def _submodules(package: ModuleType, *, private: bool) -> list[ModuleType]:
