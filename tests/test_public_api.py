@@ -97,12 +97,12 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_urls.origin_of": "URL internals",
         "_urls.redact_url": "URL internals",
         "_urls.resolve": "URL internals",
-        # the command line and its demo are not an API
-        "_cli.main": "the console script's entry point",
+        # the command line (the package lrpoll._cli, not read here) and its demo: not an API
         "_demo.*": "the demo's scenario",
     },
     "lrpoll.testing": {
         "_jobs.CancelReply": "Literal alias returned by FakeJob.request_cancel",
+        "_dialects.shell_line": "shell quoting for the lines 'lrpoll serve' prints",
     },
     "lrpoll.presets": {
         "_params.error_budget": "reads the presets' errors parameter; ErrorBudget is public",
