@@ -115,7 +115,7 @@ async def _open(scheduler: Scheduler, plan: Plan, job: Job) -> Operation:
         return op
     assert plan.spec is not None
     if job.kind == "watch":
-        return scheduler.watch(job.url, plan.spec, request_headers=headers)
+        return await scheduler.watch(job.url, plan.spec, request_headers=headers)
     return await scheduler.start(
         job.method, job.url, spec=plan.spec, json=job.body, request_headers=headers
     )
