@@ -1,4 +1,4 @@
-"""The ``lrpoll`` command: ``watch``, ``start``, ``resume``, ``demo``, ``serve``.
+"""The ``lrpoll`` command: ``watch``, ``start``, ``resume``, ``demo``, ``serve``, ``fleet``.
 
 One module per concern: `_parser` (the options), `_inputs` (spec, headers, credentials,
 bodies), `_run` (the scheduler, Ctrl-C), `_display` (live bars, lines, JSON),
@@ -75,6 +75,10 @@ def _one_line(exc: BaseException) -> None:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "fleet":
+        from ..fleet import main as fleet_main
+
+        return fleet_main(args.rest)
     if args.command == "demo":
         from ._demo_cmd import demo_command
 

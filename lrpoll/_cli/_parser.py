@@ -1,4 +1,4 @@
-"""The command line: ``lrpoll watch | start | resume | demo | serve``, with their options."""
+"""The command line: ``lrpoll watch | start | resume | demo | serve | fleet``, with options."""
 
 from __future__ import annotations
 
@@ -285,4 +285,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_count, default=0, help="the port (default: a free one)")
     serve.add_argument("--list", action="store_true", help="list the dialects and exit")
     _debug(serve)
+
+    fleet = commands.add_parser(
+        "fleet",
+        help="run a fleet worker on Redis: lrpoll fleet worker --redis URL (see docs/fleet.md)",
+        description="The same command as python -m lrpoll.fleet; lrpoll fleet worker --help "
+        "lists its options.",
+        add_help=False,
+    )
+    fleet.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser

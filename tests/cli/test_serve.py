@@ -82,3 +82,13 @@ def test_list() -> None:
     result = lrpoll_command("serve", "--list")
     assert result.returncode == 0
     assert [line.split()[0] for line in result.stdout.splitlines()] == sorted(dialects())
+
+
+def test_fleet_worker_command() -> None:
+    """``lrpoll fleet worker`` is ``python -m lrpoll.fleet worker``: same options, same help."""
+    result = lrpoll_command("fleet", "worker", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--redis" in result.stdout
+    assert "--slots" in result.stdout
+    listed = lrpoll_command("--help")
+    assert "fleet" in listed.stdout
