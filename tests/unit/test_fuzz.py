@@ -152,7 +152,7 @@ def _checkpoint() -> dict[str, Any]:
     async def make() -> str:
         async with Scheduler(base_url="http://127.0.0.1:9") as scheduler:
             spec = PollSpec(status_url="{+request_url}", done="status == 'done'", interval=5)
-            op = scheduler.watch("http://127.0.0.1:9/s/1", spec)
+            op = await scheduler.watch("http://127.0.0.1:9/s/1", spec)
             text = op.checkpoint()
             op.stop()
             return text

@@ -46,7 +46,7 @@ class TestDeepDocuments:
         job = server.add_job(JobScript.slow())
         server.fail_next(f"*/{job.id}/status", status=200, body=deep)
         async with lrpoll.Scheduler(base_url=server.base_url, seed=1) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), spec=export_spec())
+            op = await scheduler.watch(server.status_url(job.id), spec=export_spec())
             await anyio.sleep(0.5)
             assert isinstance(op.status, list)
             saved = json.loads(op.checkpoint())
@@ -59,7 +59,7 @@ class TestDeepDocuments:
         """A checkpoint whose spec holds a 5 000-deep expression is refused: CheckpointError."""
         job = server.add_job(JobScript.slow())
         async with lrpoll.Scheduler(base_url=server.base_url, seed=1) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), spec=export_spec())
+            op = await scheduler.watch(server.status_url(job.id), spec=export_spec())
             saved = json.loads(op.checkpoint())
             op.stop()
             for deep in ("(" * 5000 + "a" + ")" * 5000, "||".join(["a"] * 20000), "!" * 3000):
@@ -105,7 +105,7 @@ class TestUserinfo:
         creds = {server.base_url: lrpoll.BearerToken("t0ken-abc")}
         async with lrpoll.Scheduler(base_url=server.base_url, credentials=creds) as scheduler:
             spec = export_spec(status_url_updates=("location",))
-            op = scheduler.watch(server.status_url(job.id), spec)
+            op = await scheduler.watch(server.status_url(job.id), spec)
             with pytest.raises(lrpoll.UntrustedURL, match="userinfo") as caught:
                 await op
         assert "u:p@" not in str(caught.value)
@@ -152,7 +152,7 @@ class TestEchoedSecrets:
         server.fail_next(f"*/{job.id}/status", status=400, body=body)
         creds = {server.base_url: lrpoll.BearerToken(token)}
         async with lrpoll.Scheduler(base_url=server.base_url, credentials=creds) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), spec=export_spec())
+            op = await scheduler.watch(server.status_url(job.id), spec=export_spec())
             with pytest.raises(lrpoll.HTTPStatusError) as caught:
                 await op
             checkpoint = op.checkpoint()
@@ -182,7 +182,7 @@ class TestEchoedSecrets:
         job = server.add_job(JobScript.fail_at(1, f"export failed for key {token}"))
         creds = {server.base_url: lrpoll.Header("X-Api-Key", token)}
         async with lrpoll.Scheduler(base_url=server.base_url, credentials=creds) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), spec=export_spec())
+            op = await scheduler.watch(server.status_url(job.id), spec=export_spec())
             with pytest.raises(lrpoll.OperationFailed) as caught:
                 await op
             checkpoint = op.checkpoint()
@@ -202,7 +202,7 @@ class TestEchoedSecrets:
         job = server.add_job(JobScript.slow())
         creds = {server.base_url: lrpoll.BearerToken(fresh)}
         async with lrpoll.Scheduler(base_url=server.base_url, credentials=creds) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), spec=export_spec())
+            op = await scheduler.watch(server.status_url(job.id), spec=export_spec())
             await anyio.sleep(2.5)
             latest = minted[-1]
             # The server echoes the latest token without its "Bearer " prefix.
@@ -222,6 +222,6 @@ async def test_progress_and_status_stay_usable(server: FakeLROServer) -> None:
         f"*/{job.id}/status", status=200, body=doc("failed", error={"message": "disk full"})
     )
     async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-        op = scheduler.watch(server.status_url(job.id), spec=export_spec())
+        op = await scheduler.watch(server.status_url(job.id), spec=export_spec())
         with pytest.raises(lrpoll.OperationFailed, match=r"^disk full"):
             await op

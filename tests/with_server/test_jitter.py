@@ -19,7 +19,7 @@ async def _first_polls(server: FakeLROServer, seed: int) -> list[float]:
     async with lrpoll.Scheduler(base_url=server.base_url, seed=seed) as scheduler:
         server.requests.clear()
         for job in jobs:
-            scheduler.watch(server.status_url(job.id), spec)
+            await scheduler.watch(server.status_url(job.id), spec)
         started = now()
         await anyio.sleep(1.0)
     return [min(poll_times(server, f"*/{job.id}/status")) - started for job in jobs]

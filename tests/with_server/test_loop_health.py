@@ -47,9 +47,9 @@ async def _scenarios() -> dict[str, int]:
         server.malformed_next(f"*/{ok[1].id}/status")
         cancel = lrpoll.CancelSpec(url="{+status_url}/../cancel", confirm_timeout=1)
         async with lrpoll.Scheduler(base_url=server.base_url, seed=5, slots=20) as scheduler:
-            good = [scheduler.watch(server.status_url(j.id), spec) for j in ok]
-            failing = [scheduler.watch(server.status_url(j.id), spec) for j in bad]
-            watched = scheduler.watch(server.status_url(slow.id), spec.replace(cancel=cancel))
+            good = [await scheduler.watch(server.status_url(j.id), spec) for j in ok]
+            failing = [await scheduler.watch(server.status_url(j.id), spec) for j in bad]
+            watched = await scheduler.watch(server.status_url(slow.id), spec.replace(cancel=cancel))
             await asyncio.sleep(0.2)
             watched.checkpoint()
             await watched.cancel()

@@ -50,7 +50,7 @@ async def run_outage(
     base = await serve(web.get("/s/{id}", outage.status))
     spec = export_spec(errors=lrpoll.ErrorBudget(max_consecutive=None))
     async with lrpoll.Scheduler(base_url=base, seed=3, **scheduler) as sched:  # type: ignore[arg-type]
-        handles = [sched.watch(f"{base}/s/{i}", spec) for i in range(ops)]
+        handles = [await sched.watch(f"{base}/s/{i}", spec) for i in range(ops)]
         finished = await asyncio.gather(*(op.wait() for op in handles))
     assert len(finished) == ops
     during = sum(1 for t, _ in outage.log if start <= t < end)

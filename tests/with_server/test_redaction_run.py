@@ -67,11 +67,11 @@ async def test_unique_secrets_never_appear(server: FakeLROServer, logs: LogCaptu
         server.fail_next(f"*/{echo.id}/status", status=400, body=body)
         server.redirect_next(f"*/{moved.id}/status", f"http://evil.example/x?sig={sig}")
         ops = {
-            "ok": scheduler.watch(signed(ok), spec),
-            "failing": scheduler.watch(signed(failing), spec),
-            "echo": scheduler.watch(signed(echo), spec),
-            "moved": scheduler.watch(signed(moved), spec),
-            "stopped": scheduler.watch(signed(stopped), spec),
+            "ok": await scheduler.watch(signed(ok), spec),
+            "failing": await scheduler.watch(signed(failing), spec),
+            "echo": await scheduler.watch(signed(echo), spec),
+            "moved": await scheduler.watch(signed(moved), spec),
+            "stopped": await scheduler.watch(signed(stopped), spec),
         }
         started = await scheduler.start("POST", EXPORTS, json={}, spec=spec)
         await anyio.sleep(1.5)
