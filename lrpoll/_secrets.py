@@ -139,6 +139,21 @@ _recent: dict[str, None] = {}  # insertion-ordered: the oldest first
 _ordered: tuple[str, ...] = ()  # longest first, so a secret inside another goes last
 
 
+def _with_credentials(values: Iterable[str]) -> list[str]:
+    """``values``, and the credential of each ``<scheme> <credential>`` header value.
+
+    A header credential such as ``Bearer abc`` is hidden whole, and ``abc`` alone too: a
+    server may echo the token without its scheme.
+    """
+    out: list[str] = []
+    for value in values:
+        out.append(value)
+        scheme, _, credential = value.partition(" ")
+        if credential and scheme.isalpha() and " " not in credential.strip():
+            out.append(credential.strip())
+    return out
+
+
 def remember(values: Iterable[str], *, refreshed: bool = False) -> None:
     """Teach `scrub` secret values: configured ones, or (``refreshed``) a provider's latest.
 
@@ -147,7 +162,7 @@ def remember(values: Iterable[str], *, refreshed: bool = False) -> None:
     """
     global _ordered
     changed = False
-    for value in values:
+    for value in _with_credentials(values):
         if len(value) < _MIN_LENGTH:
             continue
         if refreshed:

@@ -85,7 +85,7 @@ def read_body(value: str | None) -> Any:
         text = _read_text(value[1:], "--body")
     try:
         return json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         # The message names the place only: a body may hold something private.
         line, col = getattr(exc, "lineno", "?"), getattr(exc, "colno", "?")
         raise CliError(f"{what} is not JSON (line {line}, column {col})") from None
@@ -242,7 +242,7 @@ def _param(text: str) -> tuple[str, Any]:
         raise CliError(f"--param wants name=value, not {text!r}")
     try:
         return name, json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):
         return name, value
 
 
@@ -340,7 +340,7 @@ def _file_spec_error(path: str, exc: SpecError) -> CliError:
     try:
         text = Path(path).read_text(encoding="utf-8")
         data = tomllib.loads(text) if path.lower().endswith(".toml") else json.loads(text)
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         data = None
     message = str(exc) if getattr(exc, "file", None) else f"{path}: {exc}"
     return CliError(f"--spec {message}", detail=_detail(_field_text(data, exc.field), exc.position))

@@ -77,3 +77,24 @@ class TestHeaderNames:
         assert not is_secret_header(name)
         spec = lrpoll.PollSpec(status_url="/s", done="done", status_headers={name: "v"})
         assert spec.status_headers == {name: "v"}
+
+
+class TestRememberedValues:
+    """The one scrub hides remembered values, and a header credential's token alone."""
+
+    def test_scheme_and_token_are_both_hidden(self) -> None:
+        """Remembering ``Bearer <token>`` also hides the bare token a server may echo."""
+        from lrpoll._secrets import remember, scrub
+
+        remember(["Bearer tok-remembered-4711"])
+        assert scrub("echo: tok-remembered-4711") == "echo: REDACTED"
+
+    def test_refreshed_values_are_bounded(self) -> None:
+        """Refreshed values are kept up to RECENT_MAX; the oldest is forgotten first."""
+        from lrpoll._secrets import RECENT_MAX, remember, scrub
+
+        values = [f"fresh-bound-{i:05d}" for i in range(RECENT_MAX + 1)]
+        for value in values:
+            remember([value], refreshed=True)
+        assert scrub(values[-1]) == "REDACTED"
+        assert scrub(values[0]) == values[0]

@@ -62,6 +62,7 @@ class TestDeepDocuments:
             op = await scheduler.watch(server.status_url(job.id), spec=export_spec())
             saved = json.loads(op.checkpoint())
             op.stop()
+            saved["id"] = "another-operation"  # not the one this scheduler holds stopped
             for deep in ("(" * 5000 + "a" + ")" * 5000, "||".join(["a"] * 20000), "!" * 3000):
                 saved["spec"]["done"] = deep
                 with pytest.raises(lrpoll.CheckpointError, match="spec"):

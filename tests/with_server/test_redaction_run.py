@@ -87,7 +87,8 @@ async def test_unique_secrets_never_appear(server: FakeLROServer, logs: LogCaptu
                 except lrpoll.LrpollError as exc:
                     show(exc, *exc.args, getattr(exc, "body_snippet", ""))
             checkpoints.append(op.checkpoint())
-        resumed = scheduler.resume(checkpoints[0])
+        # As another operation: this scheduler still holds the stopped one.
+        resumed = scheduler.resume(checkpoints[0].replace(ops["stopped"].id, "resumed-op"))
         await anyio.sleep(1.5)
         show(resumed, resumed.snapshot())
         checkpoints.append(resumed.checkpoint())
