@@ -52,7 +52,16 @@ if TYPE_CHECKING:
 
     from ._spec import CancelResult
 
-__all__ = ["MAX_SIZE", "VERSION", "dump", "load", "spec_of", "to_record"]
+__all__ = [
+    "MAX_SIZE",
+    "VERSION",
+    "document",
+    "dump",
+    "encode",
+    "load",
+    "spec_of",
+    "to_record",
+]
 
 VERSION: Final = 2
 MAX_SIZE: Final = 256 * 1024
@@ -161,6 +170,16 @@ def dump(rec: OpRecord, *, now: float, wall: float, key: bytes | None = None) ->
         wall: the epoch time now (the checkpoint's clock).
         key: signs the checkpoint (HMAC-SHA256).
     """
+    return encode(document(rec, now=now, wall=wall, key=key))
+
+
+def encode(doc: Mapping[str, Any]) -> str:
+    """A checkpoint document (from `document`) as the JSON string `dump` returns."""
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def document(rec: OpRecord, *, now: float, wall: float, key: bytes | None = None) -> dict[str, Any]:
+    """The checkpoint of ``rec`` as a JSON object: what `dump` encodes (same arguments)."""
     base = rec.base or {}
     headers = base.get("start_headers") or {}
     stopped_at = rec.extras.stopped_at if rec.extras is not None else None
@@ -205,7 +224,7 @@ def dump(rec: OpRecord, *, now: float, wall: float, key: bytes | None = None) ->
     }
     if key is not None:
         doc["sig"] = hmac.new(key, _canonical(doc), hashlib.sha256).hexdigest()
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return doc
 
 
 def load(token: str | bytes, *, key: bytes | None = None) -> dict[str, Any]:
