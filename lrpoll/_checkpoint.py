@@ -173,9 +173,22 @@ def dump(rec: OpRecord, *, now: float, wall: float, key: bytes | None = None) ->
     return encode(document(rec, now=now, wall=wall, key=key))
 
 
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
 def encode(doc: Mapping[str, Any]) -> str:
-    """A checkpoint document (from `document`) as the JSON string `dump` returns."""
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    """A checkpoint document (from `document`) as the JSON string `dump` returns.
+
+    A spec that `spec_of` loaded is written from its cached JSON text: most of a
+    checkpoint is its spec, and it is the same at every step.
+    """
+    spec = doc.get("spec")
+    known = _SPEC_TEXT.get(id(spec))
+    if known is None or known[0] is not spec:
+        return _json(doc)
+    # Inside a JSON string every quote is escaped, so the only `,"spec":0,` is the key's.
+    return _json({**doc, "spec": 0}).replace(',"spec":0,', f',"spec":{known[1]},', 1)
 
 
 def document(rec: OpRecord, *, now: float, wall: float, key: bytes | None = None) -> dict[str, Any]:
@@ -295,6 +308,8 @@ def load(token: str | bytes, *, key: bytes | None = None) -> dict[str, Any]:
 # instead of at every step. Specs are frozen, so one object serves every checkpoint.
 _SPECS: Final[dict[str, tuple[PollSpec, dict[str, Any]]]] = {}
 _SPECS_BY_ID: Final[dict[int, tuple[PollSpec, dict[str, Any]]]] = {}
+# The same JSON objects' text, by the object's id: `encode` writes it as it is.
+_SPEC_TEXT: Final[dict[int, tuple[dict[str, Any], str]]] = {}
 _SPECS_MAX: Final = 256
 
 
@@ -319,9 +334,12 @@ def spec_of(doc: Mapping[str, Any]) -> PollSpec:
             return known[0]
         spec = PollSpec.from_json(doc["spec"])
         if len(_SPECS) >= _SPECS_MAX:
-            old, _ = _SPECS.pop(next(iter(_SPECS)))  # the oldest
+            old, old_json = _SPECS.pop(next(iter(_SPECS)))  # the oldest
             _SPECS_BY_ID.pop(id(old), None)
-        _SPECS[key] = _SPECS_BY_ID[id(spec)] = (spec, spec.to_json())
+            _SPEC_TEXT.pop(id(old_json), None)
+        spec_json = spec.to_json()
+        _SPECS[key] = _SPECS_BY_ID[id(spec)] = (spec, spec_json)
+        _SPEC_TEXT[id(spec_json)] = (spec_json, _json(spec_json))
         return spec
     except SpecError as exc:
         raise CheckpointError(f"checkpoint spec is invalid: {exc}") from None

@@ -376,7 +376,8 @@ class StepResult:
             `lrpoll.cancel_step` only; None otherwise.
         document: ``checkpoint`` as a parsed JSON object, when `step` polled (None
             otherwise): read its fields (``state``, ``progress``, ``last``) without
-            parsing the checkpoint again. Do not change it.
+            parsing the checkpoint again. Read it only: it shares its ``spec``
+            with other steps' documents.
     """
 
     decision: Decision | None

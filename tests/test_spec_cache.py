@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import lrpoll
-from lrpoll._checkpoint import load, spec_of
+from lrpoll._checkpoint import document, encode, load, spec_of, to_record
 from lrpoll._exceptions import CheckpointError
+
+T0 = 1_800_000_000.0
 
 
 def _doc() -> dict[str, object]:
@@ -28,3 +32,17 @@ def test_a_cached_spec_is_not_served_for_another_type() -> None:
     forged["spec"]["interval"] = True  # type: ignore[index]
     with pytest.raises(CheckpointError, match="interval"):
         spec_of(forged)
+
+
+def test_encode_writes_the_cached_spec_text_where_the_spec_goes() -> None:
+    """A checkpoint written with its spec's cached text is the same JSON text as one written
+    in one go, even with an id that spells the spec's key."""
+    spec = lrpoll.PollSpec(status_url="{+request_url}", interval=2.0, done="status == 'done'")
+    tricky = 'a,"spec":0,b\\'
+    doc = load(lrpoll.checkpoint_for("http://127.0.0.1:1/op/b", spec, operation_id=tricky))
+    rec = to_record(doc, spec_of(doc), now=T0, wall=T0)
+    built = document(rec, now=T0, wall=T0)
+    assert built["spec"] is document(rec, now=T0, wall=T0)["spec"]  # the cached object
+    text = encode(built)
+    assert text == json.dumps(built, separators=(",", ":"), ensure_ascii=True)
+    assert load(text)["id"] == tricky
