@@ -731,8 +731,12 @@ class PollSpec:
         return self._messages.get(kind)
 
     def replace(self, **changes: Any) -> PollSpec:
-        """A copy with ``changes`` applied, validated again."""
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes`` applied, validated again.
+
+        ``interval`` and ``backoff`` say the same thing: setting one clears the other
+        unless both are given.
+        """
+        return dataclasses.replace(self, **_one_pacing(changes))
 
     # -- declarative JSON form ---------------------------------------------------------
 
@@ -767,7 +771,7 @@ class PollSpec:
             spec: PollSpec = resolve_preset(str(data["preset"]), params)
             overrides = data.get("overrides") or {}
             if overrides:
-                merged = {**_spec_to_json(spec), **overrides}
+                merged = {**_spec_to_json(spec), **_one_pacing(overrides)}
                 spec = dataclasses.replace(_spec_from_json(merged), preset=spec.preset)
             return spec
         return _spec_from_json(data)
@@ -789,6 +793,15 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
+
+
+def _one_pacing(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``changes``, where an ``interval`` or ``backoff`` given alone clears the other."""
+    out = dict(changes)
+    for one, other in (("interval", "backoff"), ("backoff", "interval")):
+        if out.get(one) is not None and other not in out:
+            out[other] = None
+    return out
 
 
 def _json_value(value: Any) -> Any:

@@ -285,6 +285,30 @@ class TestErrorBudgetBackoff:
         assert legacy.backoff == Backoff.exponential(0.2, max_delay=30.0, jitter=1.0)
 
 
+class TestOnePacing:
+    """``interval`` and ``backoff`` say the same thing: overriding one replaces the other."""
+
+    def test_override_interval_on_a_backoff_preset(self) -> None:
+        """A preset built with a Backoff (Google) takes an ``interval`` override."""
+        data = {"preset": "google", "params": {}, "overrides": {"interval": 5}}
+        spec = PollSpec.from_json(data)
+        assert (spec.interval, spec.backoff) == (5, None)
+        assert spec.effective_backoff == Backoff.fixed(5)
+        assert PollSpec.from_json(spec.to_json()) == spec
+
+    def test_replace(self) -> None:
+        """``replace(backoff=...)`` on an interval spec, and the reverse, need no clearing."""
+        spec = PollSpec(status_url="/s", done="done", interval=2)
+        slower = spec.replace(backoff=Backoff.exponential(1.0))
+        assert (slower.interval, slower.backoff) == (None, Backoff.exponential(1.0))
+        assert slower.replace(interval=3).effective_backoff == Backoff.fixed(3)
+
+    def test_both_still_refused(self) -> None:
+        """Giving both at once is still the error it was."""
+        with pytest.raises(SpecError, match="not both"):
+            PollSpec(status_url="/s", done="done").replace(interval=2, backoff=Backoff())
+
+
 class TestStatusRules:
     """``status_rules`` maps HTTP codes to fixed meanings."""
 
