@@ -388,7 +388,7 @@ class StepResult:
     throttled: bool = False
     retry_after: float | None = None
     cancel: CancelResult | None = None
-    document: Mapping[str, Any] | None = None
+    document: Mapping[str, Any] | None = field(default=None, repr=False)  # as checkpoint
 
     @property
     def ended(self) -> bool:
