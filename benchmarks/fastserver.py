@@ -28,10 +28,11 @@ Routes (any method unless said; the query string is optional everywhere):
     A ``google.longrunning.Operation`` in JSON: ``{"name","done":false,"metadata":Any}``, then
     ``{"name","done":true,"metadata":Any,"response":{"@type":".../google.protobuf.Empty"}}``.
 ``GET /_stats``
-    Requests served, polls per kind, operations seen, the server's clock and CPU time, and
-    the lateness summary (``now - due`` over every poll that carried ``due=``, a reservoir).
+    Requests served, TCP connections accepted, polls per kind, operations seen, the server's
+    clock and CPU time, and the lateness summary (``now - due`` over every poll that carried
+    ``due=``, a reservoir).
 ``POST /_reset`` (``?scope=lateness`` clears only the lateness reservoir)
-    Clears counters, per-operation poll counts and the reservoir.
+    Clears counters (connections accepted too), per-operation poll counts and the reservoir.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class Stats:
     def reset(self) -> None:
         """Forget everything counted so far."""
         self.requests = 0
+        self.connections = 0
         self.kinds: dict[str, int] = {}
         self.polls: dict[str, int] = {}
         self.reset_lateness()
@@ -111,6 +113,7 @@ class Stats:
             "uptime": time.time() - self.started,
             "loop": loop_name,
             "requests": self.requests,
+            "connections": self.connections,
             "kinds": dict(self.kinds),
             "polls": sum(self.kinds.get(kind, 0) for kind in _POLL_KINDS),
             "ops": len(self.polls),
@@ -259,6 +262,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.server.stats.connections += 1
         self.transport = cast("asyncio.Transport", transport)  # uvloop's is no subclass
 
     def connection_lost(self, exc: Exception | None) -> None:

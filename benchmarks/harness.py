@@ -100,6 +100,8 @@ class Contender(abc.ABC):
     supports_uvloop: ClassVar[bool] = True
     #: A closed-loop ceiling: ``start()`` starts ``slots`` requesters and ignores the ids.
     closed_loop: ClassVar[bool] = False
+    #: The requester counts a closed-loop contender is measured with.
+    closed_loop_slots: ClassVar[tuple[int, ...]] = (10, 100)
     #: Position in the tables.
     order: ClassVar[int] = 50
 
@@ -193,11 +195,26 @@ class StatsClient:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._base_polls = 0
+        self._base_connections = 0
 
     async def connect(self) -> None:
-        """Open the connection and note how many polls the server has answered so far."""
+        """Open the connection and note the server's poll and connection counts so far.
+
+        The connection count taken here includes this connection, so
+        :meth:`connections_since` counts only the contender's.
+        """
         self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-        self._base_polls = int((await self.get())["polls"])
+        stats = await self.get()
+        self._base_polls = int(stats["polls"])
+        self._base_connections = int(stats.get("connections", 0))
+
+    def polls_since(self, stats: dict[str, Any]) -> int:
+        """Polls the server answered between :meth:`connect` and ``stats``."""
+        return int(stats["polls"]) - self._base_polls
+
+    def connections_since(self, stats: dict[str, Any]) -> int:
+        """TCP connections the server accepted between :meth:`connect` and ``stats``."""
+        return int(stats.get("connections", 0)) - self._base_connections
 
     async def close(self) -> None:
         """Close the connection."""
@@ -241,7 +258,7 @@ class StatsClient:
         deadline = time.monotonic() + limit
         while True:
             stats = await self.get()
-            polls = int(stats["polls"]) - self._base_polls
+            polls = self.polls_since(stats)
             if polls >= target:
                 return
             if time.monotonic() > deadline:
@@ -376,6 +393,10 @@ async def _saturate(
                     "cpu_per_poll_us": 1e6 * (cpu1 - cpu0) / max(polls, 1),
                     "cpu_busy": (cpu1 - cpu0) / seconds,
                     **lag,
+                    # Since the contender opened: every connection it made, and every poll
+                    # the server answered it (keep-alive reuse: connections == slots).
+                    "connections": stats.connections_since(after),
+                    "polls_total": stats.polls_since(after),
                     "polls": polls,
                     "seconds": seconds,
                     "ramp_s": ramp,

@@ -184,12 +184,14 @@ class Job:
         return entry
 
 
-def _figures(mode: Mode, closed_loop: bool) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+def _figures(
+    mode: Mode, closed_loop: bool, closed_loop_slots: tuple[int, ...] = (10, 100)
+) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
     """Yield ``(figure, scenario, loop, args)`` for one contender in ``mode``."""
     loops = ("asyncio", "uvloop") if mode.uvloop else ("asyncio",)
     common = {"duration": mode.duration, "warmup": mode.warmup, "limit": mode.limit}
     if closed_loop:
-        for slots in (10, 100):
+        for slots in closed_loop_slots:
             for loop in loops:
                 yield "ceiling", "saturate", loop, {"slots": slots, **common}
         return
@@ -220,9 +222,9 @@ def plan(
     """
     jobs: list[Job] = []
     for name, (module, cls) in discover().items():
-        if only is not None and name not in only and not cls.closed_loop:
+        if only is not None and name not in only and name != "ceil":
             continue
-        for figure, scenario, loop, args in _figures(mode, cls.closed_loop):
+        for figure, scenario, loop, args in _figures(mode, cls.closed_loop, cls.closed_loop_slots):
             if scenarios is not None and scenario not in scenarios:
                 continue
             if scenario not in cls.scenarios or (loop == "uvloop" and not cls.supports_uvloop):
@@ -360,6 +362,7 @@ _COLUMNS: Final[dict[str, list[tuple[str, str, str]]]] = {
         ("lag p99 ms", "lag_p99_ms", "{:.0f}"),
         ("lag max ms", "lag_max_ms", "{:.0f}"),
         ("ramp s", "ramp_s", "{:.1f}"),
+        ("conns", "connections", "{:.0f}"),
     ],
     "memory": [
         ("RSS B/op", "rss_bytes_per_op", "{:,.0f}"),
@@ -388,7 +391,7 @@ def add_ratios(entries: list[dict[str, Any]]) -> None:
     ceilings = {
         e["loop"]: e["median"]["polls_per_s"]
         for e in entries
-        if e["figure"] == "ceiling" and e["status"] == "ok" and e["args"].get("slots") == 100
+        if e["contender"] == "ceil" and e["status"] == "ok" and e["args"].get("slots") == 100
     }
     for entry in entries:
         ceiling = ceilings.get(entry["loop"])
