@@ -55,6 +55,7 @@ from ._exceptions import (
     with_context,
 )
 from ._expr import is_truthy, json_snippet
+from ._json import resolve
 from ._retry_after import backoff_delay, clamp, parse_retry_after
 
 if TYPE_CHECKING:
@@ -106,7 +107,8 @@ class Observation:
         failing_for: seconds since the current run of faults began (0 when none).
         rand: a uniform random value in [0, 1) for jitter.
         last: the last status document the operation had before this answer (what
-            errors from answers that are not status documents carry).
+            errors from answers that are not status documents carry), or a
+            `lrpoll._json.RawJSON` holding it as its text (parsed only if read).
         cancelling: a cancel was accepted and is being confirmed.
         sent: False when a fault happened before anything reached the server.
     """
@@ -259,7 +261,7 @@ def first_delay(spec: PollSpec, obs: Observation) -> tuple[float, tuple[str, ...
 
 def _document(obs: Observation) -> Any:
     """The status document an answer leaves the operation with: its body, else the last."""
-    return obs.last if obs.body is None else obs.body
+    return resolve(obs.last) if obs.body is None else obs.body
 
 
 def _default_rule(code: int) -> StatusRule | type[HTTPStatusError]:
@@ -355,7 +357,9 @@ def _transient(
         budget.max_failing_time is not None and obs.failing_for >= budget.max_failing_time
     )
     if spent:
-        return Ended("error", with_context(error, operation_id=operation_id, status=obs.last))
+        return Ended(
+            "error", with_context(error, operation_id=operation_id, status=resolve(obs.last))
+        )
     if spec.max_duration is not None and obs.elapsed >= spec.max_duration:
         return timed_out(spec, obs, base, operation_id=operation_id)
     retry_after, warning = _retry_after(spec, obs)
@@ -392,7 +396,7 @@ def decide(
         return _decide(spec, obs, base, operation_id)
     except RecursionError:
         error = MalformedStatus(
-            "status document nested too deeply", operation_id=operation_id, status=obs.last
+            "status document nested too deeply", operation_id=operation_id, status=resolve(obs.last)
         )
         return Ended("error", error)
 
@@ -420,7 +424,7 @@ def _decide(
             status_code=code,
             body_snippet=obs.snippet,
             operation_id=operation_id,
-            status=obs.last,  # an error page is not a status document
+            status=resolve(obs.last),  # an error page is not a status document
         )
         return Ended("error", error)
     if rule == "transient":
@@ -439,13 +443,13 @@ def _decide(
             confirmed = OperationCancelled(
                 f"cancelled: the status URL answered {code} after the cancel was accepted",
                 operation_id=operation_id,
-                status=obs.last,
+                status=resolve(obs.last),
             )
             return Ended("cancelled", confirmed)
         gone = OperationGone(
             f"the status URL answered {code}: the operation expired or never existed",
             operation_id=operation_id,
-            status=obs.last,
+            status=resolve(obs.last),
         )
         return Ended("gone", gone)
 
@@ -458,7 +462,7 @@ def _decide(
                 f"status document lacks what the spec requires ({required.source}): "
                 + json_snippet(obs.body, limit=120),
                 operation_id=operation_id,
-                status=obs.last,
+                status=resolve(obs.last),
             )
             return _transient(spec, obs, malformed, base, operation_id)
         if is_truthy(_eval(spec, "failed", view)):
@@ -669,7 +673,7 @@ def _http_error(obs: Observation, what: str) -> HTTPStatusError:
         f"{what} {obs.status}" + (f": {obs.snippet}" if obs.snippet else ""),
         status_code=obs.status or 0,
         body_snippet=obs.snippet,
-        status=obs.last,
+        status=resolve(obs.last),
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._json import RawJSON, resolve
 from ._machine import TERMINAL, next_state
 
 if TYPE_CHECKING:
@@ -123,7 +124,9 @@ class OpRecord:
         failing_since: when the current run of faults began.
         progress: percent done, or None.
         message: the latest rendered message.
-        last: the last status document.
+        last: the last status document (parsed again on each read when kept as its
+            JSON text: see `keep_last`).
+        kept_last: the last status document as kept: the document, or a `RawJSON`.
         result: the result, once succeeded.
         error: the error, once ended without a result.
         pending: a done decision waiting for its result fetch (``spec.result_url``).
@@ -134,6 +137,7 @@ class OpRecord:
     """
 
     __slots__ = (
+        "_last",
         "attempts",
         "base",
         "due",
@@ -143,7 +147,6 @@ class OpRecord:
         "failing_since",
         "handle",
         "id",
-        "last",
         "message",
         "pending",
         "progress",
@@ -174,7 +177,7 @@ class OpRecord:
         self.failing_since: float | None = None
         self.progress: float | None = None
         self.message: str | None = None
-        self.last: Any = None
+        self._last: Any = None
         self.result: Any = None
         self.error: LrpollError | None = None
         self.pending: Succeeded | None = None
@@ -183,6 +186,28 @@ class OpRecord:
         # The `Operation` users hold (typed Any: the handle's module sits above this one).
         self.handle: Any = None
         self.extras: Extras | None = None
+
+    @property
+    def last(self) -> Any:
+        """The last status document (a new parse of its text each time it is read)."""
+        return resolve(self._last)
+
+    @last.setter
+    def last(self, doc: Any) -> None:
+        self._last = doc
+
+    @property
+    def kept_last(self) -> Any:
+        """The last status document as kept: the document itself, or a `RawJSON`."""
+        return self._last
+
+    def keep_last(self, doc: Any, raw: bytes | None) -> None:
+        """Keep ``doc`` as the last status document: as ``raw``, its JSON text, if given.
+
+        A parsed document costs several times its text in Python objects: an idle
+        operation keeps the text, and whoever reads `last` parses it again.
+        """
+        self._last = doc if raw is None or doc is None else RawJSON(raw)
 
     @property
     def op_id(self) -> str:
@@ -210,13 +235,17 @@ class OpRecord:
         self.state = next_state(old, event)
         return old
 
-    def context(self) -> dict[str, Any]:
-        """The template context for messages, URLs and the cancel request."""
+    def context(self, *, last: bool = True) -> dict[str, Any]:
+        """The template context for messages, URLs and the cancel request.
+
+        ``last=False`` leaves the last document out (the core puts the answer's own
+        there when it renders a message), so it is not parsed for nothing.
+        """
         ctx = dict(self.base) if self.base else {}
         ctx["operation"] = self.op_id
         ctx["status_url"] = self.url
         ctx.setdefault("request_url", self.url)
-        ctx["last"] = self.last
+        ctx["last"] = self.last if last else None
         ctx["progress"] = self.progress
         return ctx
 

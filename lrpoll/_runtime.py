@@ -237,7 +237,8 @@ class Runtime:
                 self._call(rec, hooks.on_status)
             if progressed and hooks.on_progress is not None:
                 self._call(rec, hooks.on_progress)
-        self._publish(rec, Update(rec.state, progress, message, rec.last))
+        if extras.subscribers:
+            self._publish(rec, Update(rec.state, progress, message, rec.last))
 
     def _finish(self, rec: OpRecord, *, answered: bool = False, progressed: bool = False) -> None:
         rec.due = None
@@ -269,7 +270,8 @@ class Runtime:
         extras = rec.extras
         if extras is not None:
             handle: Operation = rec.handle
-            self._publish(rec, handle.snapshot())
+            if extras.subscribers:
+                self._publish(rec, handle.snapshot())
             queues, extras.done_queues = extras.done_queues or [], None
             for queue in queues:
                 queue.put_nowait(handle)

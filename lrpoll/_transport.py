@@ -11,8 +11,6 @@ origins, credentials, caps, redirects and redaction stay the transport's.
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -28,13 +26,14 @@ from ._exceptions import (
     UntrustedURL,
 )
 from ._expr import json_snippet
+from ._json import parse_json
 from ._log import add_secrets
 from ._sender import BodyTooLarge, Limits, RawRequest, SendFault
 from ._spec import checked_headers
 from ._urls import TrustPolicy, origin_of, redact_url, resolve
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Iterable, Mapping
 
     from ._auth import Credential
     from ._sender import Sender
@@ -59,6 +58,7 @@ class Answer:
         snippet: the first bytes of a non-2xx or unparseable body, escaped.
         url: the URL that answered (after redirects).
         sent: False when the request can never have reached the server.
+        raw: the JSON text ``body`` was parsed from, or None.
     """
 
     status: int | None
@@ -68,39 +68,7 @@ class Answer:
     snippet: str = ""
     url: URL | None = None
     sent: bool = True
-
-
-_LONG_DIGITS: Final = re.compile(rb"[0-9]{19}")
-_FAST_NESTING: Final = 200
-
-_fast_loads: Callable[[bytes], Any] | None
-try:  # the `speed` extra: about five times faster on small status documents
-    from orjson import loads as _orjson_loads
-except ImportError:  # pragma: no cover (orjson is optional)
-    _fast_loads = None
-else:
-    _fast_loads = _orjson_loads
-
-
-def _parse_json(raw: bytes) -> Any:
-    # json.loads raises ValueError for bad JSON and for integers past
-    # sys.get_int_max_str_digits(); RecursionError for very deep nesting. orjson, when
-    # installed, parses first; whatever it refuses (NaN and Infinity, which lrpoll reads
-    # as the standard parser does, 1e400, a BOM, UTF-16, lone surrogates) goes to
-    # json.loads, and so do the bodies it would read differently: a run of 19 digits
-    # (orjson reads an integer past 64 bits as a float) and more than _FAST_NESTING
-    # brackets (an upper bound of the depth; orjson has no depth limit where json.loads
-    # raises RecursionError). Every outcome is the standard parser's.
-    if (
-        _fast_loads is not None
-        and raw.count(b"[") + raw.count(b"{") <= _FAST_NESTING
-        and _LONG_DIGITS.search(raw) is None
-    ):
-        try:
-            return _fast_loads(raw)
-        except ValueError:
-            pass
-    return json.loads(raw)
+    raw: bytes | None = None
 
 
 class Transport:
@@ -282,7 +250,7 @@ class Transport:
         if not parse:
             return Answer(status, resp_headers, raw.decode("utf-8", "replace"), snippet=snippet)
         try:
-            body = _parse_json(raw)
+            body = parse_json(raw)
         except (ValueError, RecursionError) as exc:
             reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:80]
             text = json_snippet(raw[: self.limits.snippet])
@@ -293,7 +261,7 @@ class Transport:
                 fault=MalformedStatus(f"status body is not JSON ({reason}): {text}"),
                 snippet=text,
             )
-        return Answer(status, resp_headers, body, snippet=snippet)
+        return Answer(status, resp_headers, body, snippet=snippet, raw=raw)
 
     async def aclose(self) -> None:
         """Close the sender (an owned session is closed; a borrowed one stays open)."""

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lrpoll import _transport
-from lrpoll._transport import _parse_json
+from lrpoll import _json
+from lrpoll._json import parse_json as _parse_json
 
 documents = st.recursive(
     st.none()
@@ -75,5 +75,5 @@ class TestSameOutcomes:
 
     def test_without_orjson_the_standard_parser_runs(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """With the fast parser absent, NaN still parses (the standard parser alone)."""
-        monkeypatch.setattr(_transport, "_fast_loads", None)
+        monkeypatch.setattr(_json, "_fast_loads", None)
         assert repr(_parse_json(b'{"progress": NaN}')) == "{'progress': nan}"
