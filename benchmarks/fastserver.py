@@ -14,10 +14,11 @@ keep-alive connection (pipelining-safe) and nothing else (no chunked requests).
 
 Routes (any method unless said; the query string is optional everywhere):
 
-``GET /op/<id>?done_after=<k>&size=<bytes>&due=<epoch>``
+``GET /op/<id>?done_after=<k>&size=<bytes>&shape=nested&due=<epoch>``
     A generic status document ``{"id","status":"running"|"done","progress","polls"}``. Each
     id counts its own polls and says ``done`` from its ``k``-th poll on (``0`` or absent:
-    never); ``size`` pads the document to about that many bytes.
+    never); ``size`` pads the document to about that many bytes; ``shape=nested`` adds an
+    Oracle-like ``result.body.tables.items`` list of two tables.
 ``POST|PUT /azure/start/<id>?...``
     An Azure start: ``202`` with an absolute ``Azure-AsyncOperation`` monitor URL that keeps
     the query string. No ``Retry-After``: azure-core treats ``0`` as absent and falls back to
@@ -171,6 +172,7 @@ class Server:
         path, _, query = target.partition("?")
         done_after = 0
         size = 0
+        nested = False
         if query:
             for item in query.split("&"):
                 key, _, value = item.partition("=")
@@ -181,10 +183,12 @@ class Server:
                         done_after = int(value)
                     elif key == "size":
                         size = int(value)
+                    elif key == "shape":
+                        nested = value == "nested"
                 except ValueError:
                     return _response(400, b'{"error":"bad query parameter"}')
         if path.startswith("/op/"):
-            return self._generic(path[4:], done_after, size)
+            return self._generic(path[4:], done_after, size, nested)
         if path.startswith("/azure/"):
             rest = path[7:]
             if rest.startswith("start/"):
@@ -215,10 +219,18 @@ class Server:
             return polls, True, 100
         return polls, False, (polls * 100 // done_after if done_after else polls % 100)
 
-    def _generic(self, op_id: str, done_after: int, size: int) -> bytes:
+    def _generic(self, op_id: str, done_after: int, size: int, nested: bool = False) -> bytes:
         polls, done, progress = self._poll("op", op_id, done_after)
         status = "done" if done else "running"
         doc = f'{{"id":{_quote(op_id)},"status":"{status}","progress":{progress},"polls":{polls}'
+        if nested:
+            # An Oracle-like export status: the per-table states in result.body.tables.items.
+            table = "DONE" if done else "RUNNING"
+            doc += (
+                ',"result":{"body":{"tables":{"items":['
+                f'{{"name":"ORDERS","status":"{table}","rows":{polls * 100}}},'
+                '{"name":"CUSTOMERS","status":"QUEUED","rows":0}]}}}'
+            )
         return _response(200, (doc + _pad(size, len(doc) + 1) + "}").encode())
 
     def _azure_start(self, method: bytes, op_id: str, query: str) -> bytes:

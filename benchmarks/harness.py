@@ -54,6 +54,8 @@ class Workload:
             closed-loop requesters for a ceiling contender).
         done_after: the server says done at this poll (``0``: never).
         size: pad each status document to about this many bytes (``0``: tiny).
+        shape: ``flat`` (four fields) or ``nested`` (an Oracle-like list of two tables
+            under ``result.body.tables.items``).
         stamp_due: add ``due=<time.time() when this poll should go out>`` to every poll after
             the first, so the server can sample send lateness.
         tag: prefix of this run's operation ids (keeps runs apart on one server).
@@ -66,6 +68,7 @@ class Workload:
     size: int = 0
     stamp_due: bool = False
     tag: str = ""
+    shape: str = "flat"
 
     def op_id(self, index: int) -> str:
         """Return the id of operation number ``index``."""
@@ -79,6 +82,8 @@ class Workload:
             parts.append(f"done_after={self.done_after}")
         if self.size:
             parts.append(f"size={self.size}")
+        if self.shape != "flat":
+            parts.append(f"shape={self.shape}")
         return "&".join(parts)
 
 
@@ -338,6 +343,7 @@ class Params:
     warmup: float
     done_after: int
     size: int
+    shape: str
     trace: bool
     windows: int
     limit: float
@@ -359,6 +365,7 @@ def _workload(params: Params, port: int, **changes: Any) -> Workload:
         "slots": params.slots,
         "done_after": params.done_after,
         "size": params.size,
+        "shape": params.shape,
         "tag": secrets.token_hex(3) + "-",
     }
     fields.update(changes)
@@ -583,6 +590,7 @@ def main(cls: type[Contender], argv: list[str] | None = None) -> None:
     parser.add_argument("--windows", type=int, default=1, help="samples taken in this process")
     parser.add_argument("--done-after", type=int, default=0, help="server says done at poll k")
     parser.add_argument("--size", type=int, default=0, help="status document size, bytes")
+    parser.add_argument("--shape", choices=("flat", "nested"), default="flat")
     parser.add_argument("--trace", action="store_true", help="memory: one more tracemalloc step")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--cpu", type=int, default=None, help="pin to this core")
@@ -597,6 +605,7 @@ def main(cls: type[Contender], argv: list[str] | None = None) -> None:
         warmup=args.warmup,
         done_after=args.done_after,
         size=args.size,
+        shape=args.shape,
         trace=args.trace,
         windows=max(1, args.windows),
         limit=args.limit,

@@ -70,6 +70,7 @@ class Mode:
     saturate_interval: float = 0.001
     memory_interval: float = 3600.0
     memory_size: int = 200
+    memory_nested_size: int = 215  # the nested (Oracle-like) document's figure
     drain_interval: float = 0.05
 
 
@@ -203,6 +204,8 @@ def _figures(
     args = {"n": mode.memory_n, "interval": mode.memory_interval, "size": mode.memory_size}
     args |= {"slots": mode.slots, "trace": True, "limit": mode.limit}
     yield f"memory n={mode.memory_n}", "memory", "asyncio", args
+    nested = args | {"size": mode.memory_nested_size, "shape": "nested"}
+    yield f"memory nested n={mode.memory_n}", "memory", "asyncio", nested
     for name, n, interval in mode.lateness:
         args = {"n": n, "interval": interval, "slots": mode.slots}
         yield f"lateness {name} n={n} @{interval:g}s", "lateness", "asyncio", args | common

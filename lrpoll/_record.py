@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._json import RawJSON, resolve
+from ._json import RawJSON, parse_json
 from ._machine import TERMINAL, next_state
 
 if TYPE_CHECKING:
@@ -103,6 +103,15 @@ class Extras:
         self.cancel: asyncio.Future[CancelSent] | None = None
 
 
+class _Verbatim:
+    """A last document that is itself bytes, kept apart from a kept JSON text."""
+
+    __slots__ = ("doc",)
+
+    def __init__(self, doc: Any) -> None:
+        self.doc = doc
+
+
 def op_name(op_id: str | int) -> str:
     """An operation id as shown: a given string as it is, a number as ``op-<n>``."""
     return op_id if isinstance(op_id, str) else f"op-{op_id}"
@@ -126,7 +135,7 @@ class OpRecord:
         message: the latest rendered message.
         last: the last status document (parsed again on each read when kept as its
             JSON text: see `keep_last`).
-        kept_last: the last status document as kept: the document, or a `RawJSON`.
+        kept_last: the last status document for the core: the document, or a `RawJSON`.
         result: the result, once succeeded.
         error: the error, once ended without a result.
         pending: a done decision waiting for its result fetch (``spec.result_url``).
@@ -187,19 +196,29 @@ class OpRecord:
         self.handle: Any = None
         self.extras: Extras | None = None
 
+    # The last document is kept as its JSON text (bytes) when it came as JSON: bytes in
+    # ``_last`` always mean that. A document that is itself bytes (a custom decoder's)
+    # is kept wrapped, as a one-item list inside a `_Verbatim`.
+
     @property
     def last(self) -> Any:
         """The last status document (a new parse of its text each time it is read)."""
-        return resolve(self._last)
+        doc = self._last
+        if type(doc) is bytes:
+            return parse_json(doc)
+        return doc.doc if type(doc) is _Verbatim else doc
 
     @last.setter
     def last(self, doc: Any) -> None:
-        self._last = doc
+        self._last = _Verbatim(doc) if isinstance(doc, bytes) else doc
 
     @property
     def kept_last(self) -> Any:
-        """The last status document as kept: the document itself, or a `RawJSON`."""
-        return self._last
+        """The last status document as the core takes it: the document, or a `RawJSON`."""
+        doc = self._last
+        if type(doc) is bytes:
+            return RawJSON(doc)
+        return doc.doc if type(doc) is _Verbatim else doc
 
     def keep_last(self, doc: Any, raw: bytes | None) -> None:
         """Keep ``doc`` as the last status document: as ``raw``, its JSON text, if given.
@@ -207,7 +226,10 @@ class OpRecord:
         A parsed document costs several times its text in Python objects: an idle
         operation keeps the text, and whoever reads `last` parses it again.
         """
-        self._last = doc if raw is None or doc is None else RawJSON(raw)
+        if raw is None or doc is None:
+            self.last = doc
+        else:
+            self._last = bytes(raw)
 
     @property
     def op_id(self) -> str:
