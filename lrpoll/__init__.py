@@ -38,6 +38,7 @@ from ._exceptions import (
     UntrustedURL,
 )
 from ._expr import Expression, MessageTemplate, UrlTemplate
+from ._loop import loop_factory, run
 from ._operation import Callback, Operation, OperationState, Update
 from ._registry import decoder, discovery, preset, preset_names, resolve_preset
 from ._retry_after import parse_retry_after
@@ -130,11 +131,13 @@ __all__ = [
     "decide",
     "decoder",
     "discovery",
+    "loop_factory",
     "parse_retry_after",
     "preset",
     "preset_names",
     "read_progress",
     "resolve_preset",
+    "run",
     "step",
 ]
 

@@ -298,7 +298,7 @@ def test_importing_lrpoll_registers_the_presets() -> None:
 #: lower layers (``if TYPE_CHECKING:`` and function-level imports included), or modules of
 #: its own package (``lrpoll.presets``, ``lrpoll.testing``, ``lrpoll.compat``).
 LAYERS: list[set[str]] = [
-    {"_exceptions", "_secrets", "_auth", "_machine", "_heap", "_json"},
+    {"_exceptions", "_secrets", "_auth", "_machine", "_heap", "_json", "_loop"},
     {"_urls", "_expr", "_registry", "_log", "_sender", "testing"},
     {"_spec", "_aiohttp"},
     {"_retry_after", "presets"},
