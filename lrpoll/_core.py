@@ -89,9 +89,12 @@ __all__ = [
 _EMPTY: Final[Mapping[str, str]] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, as the decisions below are: the runtime builds one per poll, and a frozen
+# dataclass's __init__ (object.__setattr__ per field) costs several times a plain one's
+# for these 14 fields. Nothing changes one once built.
+@dataclass(slots=True)
 class Observation:
-    """One answer to a status request, as the runtime saw it.
+    """One answer to a status request, as the runtime saw it (read-only by convention).
 
     Attributes:
         status: the HTTP status, or None for a transport fault.
@@ -129,7 +132,8 @@ class Observation:
     sent: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen either: one per running poll (see Observation).
+@dataclass(slots=True)
 class Running:
     """Still running: poll again after ``delay`` seconds."""
 

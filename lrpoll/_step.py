@@ -172,15 +172,22 @@ def observation(
 def _observation(
     rec: OpRecord, answer: Answer, now: float, rand: float, *, attempt: int
 ) -> Observation:
-    return observation(
-        answer,
-        rand=rand,
-        elapsed=now - rec.started,
-        attempt=attempt,
-        errors=rec.errors,
-        failing_for=0.0 if rec.failing_since is None else now - rec.failing_since,
-        last=rec.kept_last,
-        cancelling=rec.state == "cancelling",
+    # `observation` with the record's counters, its fields in order (once per poll).
+    return Observation(
+        answer.status,
+        answer.headers,
+        answer.body,
+        answer.fault,
+        answer.snippet,
+        time.time(),
+        now - rec.started,
+        attempt,
+        rec.errors,
+        0.0 if rec.failing_since is None else now - rec.failing_since,
+        rand,
+        rec.kept_last,
+        rec.state == "cancelling",
+        answer.sent,
     )
 
 
