@@ -245,7 +245,7 @@ class Transport:
                 None, resp_headers, fault=ResponseTooLarge(f"body is over the {cap}-byte cap")
             )
         snippet = json_snippet(raw[: self.limits.snippet]) if raw and status >= 300 else ""
-        if not raw or not raw.strip():
+        if not raw or raw.isspace():  # isspace: the bytes.strip() set, without a copy
             return Answer(status, resp_headers, None, snippet=snippet)
         if not parse:
             return Answer(status, resp_headers, raw.decode("utf-8", "replace"), snippet=snippet)
