@@ -1,22 +1,19 @@
 """lrpoll: long-running HTTP operations on asyncio, declared once, polled by one scheduler.
 
-The public names live here; the modules behind them are private.
+The names a user of the scheduler needs live here; the modules behind them are private.
+Two public modules hold the lower tiers: `lrpoll.core` (the sans-I/O decision core:
+`decide`, `Observation` and the decisions) and `lrpoll.registry` (presets, decoders and
+discovery steps by name). Their names were importable from here before; they still are
+for one release, with a `DeprecationWarning`.
 """
 
 from __future__ import annotations
 
+import warnings
+from typing import Any, Final
+
 from ._auth import BasicAuth, BearerToken, Credential, FormField, Header, QueryParam
-from ._cancel import AbandonPolicy, CancelOutcome, CancelToken, OutcomeKind
-from ._core import (
-    Decision,
-    Ended,
-    Observation,
-    Retry,
-    Running,
-    Succeeded,
-    decide,
-    read_progress,
-)
+from ._cancel import AbandonPolicy, CancelOutcome, CancelToken, OutcomeKind, cancel_step
 from ._exceptions import (
     AuthError,
     CheckpointError,
@@ -40,22 +37,23 @@ from ._exceptions import (
 from ._expr import Expression, MessageTemplate, UrlTemplate
 from ._loop import loop_factory, run
 from ._operation import Callback, Operation, OperationState, Update
-from ._registry import decoder, discovery, preset, preset_names, resolve_preset
-from ._retry_after import parse_retry_after
+from ._public import claim
 from ._scheduler import Scheduler, SchedulerStatistics
 from ._sender import BodyTooLarge, Limits, RawRequest, RawResponse, Sender, SendFault
 from ._spec import (
     Backoff,
+    BodyError,
+    BodyErrorKind,
     CancelResult,
     CancelSpec,
     ErrorBudget,
     Messages,
     PollSpec,
-    PresetRef,
     StartRetry,
     StatusRule,
     View,
 )
+from ._specfile import SpecFormat, load_spec, loads_spec
 from ._step import StepResult, checkpoint_for, step
 from ._transport import Transport
 
@@ -63,7 +61,9 @@ from ._transport import Transport
 # Importing the presets registers them by name, so `PollSpec.from_json({"preset": ...})`
 # and `resolve_preset` find the built-ins whenever lrpoll is imported. Last, as they sit
 # beside the library: nothing above needs them.
+from . import core as core
 from . import presets as presets
+from . import registry as registry
 
 __all__ = [
     "AbandonPolicy",
@@ -71,6 +71,8 @@ __all__ = [
     "Backoff",
     "BasicAuth",
     "BearerToken",
+    "BodyError",
+    "BodyErrorKind",
     "BodyTooLarge",
     "Callback",
     "CancelOutcome",
@@ -79,8 +81,6 @@ __all__ = [
     "CancelToken",
     "CheckpointError",
     "Credential",
-    "Decision",
-    "Ended",
     "ErrorBudget",
     "Expression",
     "FormField",
@@ -91,7 +91,6 @@ __all__ = [
     "MalformedStatus",
     "MessageTemplate",
     "Messages",
-    "Observation",
     "Operation",
     "OperationCancelled",
     "OperationError",
@@ -102,23 +101,20 @@ __all__ = [
     "PollSpec",
     "PollTimeout",
     "PollingStopped",
-    "PresetRef",
     "QueryParam",
     "RawRequest",
     "RawResponse",
     "RequestError",
     "ResponseTooLarge",
-    "Retry",
-    "Running",
     "Scheduler",
     "SchedulerStatistics",
     "SendFault",
     "Sender",
     "SpecError",
+    "SpecFormat",
     "StartRetry",
     "StatusRule",
     "StepResult",
-    "Succeeded",
     "TemplateError",
     "TooManyRedirects",
     "Transport",
@@ -127,18 +123,35 @@ __all__ = [
     "Update",
     "UrlTemplate",
     "View",
+    "cancel_step",
     "checkpoint_for",
-    "decide",
-    "decoder",
-    "discovery",
+    "load_spec",
+    "loads_spec",
     "loop_factory",
-    "parse_retry_after",
-    "preset",
-    "preset_names",
-    "read_progress",
-    "resolve_preset",
     "run",
     "step",
 ]
 
 __version__ = "0.1.0.dev0"
+
+# Public names say "lrpoll" in reprs, tracebacks and docs; pickles find them here.
+claim(globals(), __all__, __name__)
+
+#: Names that moved to a lower-tier public module, still importable from here for one
+#: release (with a DeprecationWarning): name → the module that holds it now.
+_MOVED: Final[dict[str, str]] = {
+    **dict.fromkeys(core.__all__, "lrpoll.core"),
+    **dict.fromkeys(registry.__all__, "lrpoll.registry"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MOVED.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"lrpoll.{name} moved to {module}.{name}; the old name goes in the next release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(core if module == "lrpoll.core" else registry, name)

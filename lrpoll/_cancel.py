@@ -15,17 +15,19 @@ request and waits for the confirmation through the runtime's narrow `CancelHost`
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
 from yarl import URL
 
+from ._checkpoint import dump, load, spec_of, to_record
 from ._core import cancel_outcome, classify_cancel
 from ._exceptions import SpecError, TemplateError, TooManyRedirects, UntrustedURL
 from ._machine import POLLED
 from ._record import AbandonPolicy, CancelSent
-from ._step import headers_for
+from ._step import StepResult, headers_for
 from ._urls import resolve
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ __all__ = [
     "CancelOutcome",
     "CancelToken",
     "OutcomeKind",
+    "cancel_step",
     "drive_cancel",
 ]
 
@@ -329,15 +332,94 @@ async def _send_cancel(rec: OpRecord, host: CancelHost) -> CancelSent:
         )
     except (UntrustedURL, TooManyRedirects) as exc:
         return CancelSent("refused", f"cancel not sent: {exc}", None, False)
-    if answer.status is None:
+    if answer.http_status is None:
         fault = answer.fault.message if answer.fault is not None else "no answer"
         return CancelSent("refused", fault, None, True)
-    result, message = classify_cancel(cancel, answer.status, answer.headers, answer.body)
+    result, message = classify_cancel(
+        cancel, answer.http_status, answer.headers, answer.body, poll_spec=rec.spec, last=rec.last
+    )
     if rec.done:
-        return CancelSent(result, message, answer.status, True)
+        return CancelSent(result, message, answer.http_status, True)
     if result == "accepted":
         host.accept_cancel(rec)
-        host.log(rec, "cancel accepted", http_status=answer.status)
+        host.log(rec, "cancel accepted", http_status=answer.http_status)
     elif result in ("already_finished", "not_found") and rec.state in POLLED:
         host.poll_soon(rec)
-    return CancelSent(result, message, answer.status, True)
+    return CancelSent(result, message, answer.http_status, True)
+
+
+class _OneShot:
+    """The `CancelHost` of `cancel_step`: one record, no runtime, nothing to wait for."""
+
+    closed = False
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def accept_cancel(self, rec: OpRecord) -> None:
+        if rec.state != "cancelling":  # a cancel sent again (at least once) is accepted again
+            rec.transition("cancel_accepted")
+
+    def poll_soon(self, rec: OpRecord) -> None:
+        rec.due = None  # `cancel_step` makes every polled checkpoint due at once
+
+    def unconfirmed(self, rec: OpRecord) -> None:
+        pass
+
+    async def settled(self, rec: OpRecord) -> None:
+        pass
+
+    def log(self, rec: OpRecord, event: str, **fields: Any) -> None:
+        pass
+
+
+async def cancel_step(
+    checkpoint: str | bytes, *, transport: Transport, now: float | None = None
+) -> StepResult:
+    """Send the cancel request of the operation a checkpoint describes: one step of cancelling.
+
+    The cancel counterpart of `lrpoll.step`, for callers that keep the schedule
+    elsewhere (a job queue, a fleet of workers): load the checkpoint, send its spec's
+    cancel request once, and return the next checkpoint. When the server accepted, the
+    next checkpoint is ``cancelling`` and due at once: stepping it with `lrpoll.step`
+    confirms the cancel by polling, as `Operation.cancel` does. Whatever the answer, a
+    running operation's checkpoint stays due at once; a stopped one whose cancel was not
+    accepted stays stopped (``due`` None).
+
+    Args:
+        checkpoint: from `Operation.checkpoint` or a previous step.
+        transport: sends the request, with lrpoll's checks and credentials.
+        now: the epoch time to step at (default: the wall clock).
+
+    Returns:
+        A `StepResult` with no ``decision``, ``cancel`` set to what the answer meant
+        (``accepted``, ``already_finished``, ``not_found``, ``not_supported``,
+        ``refused``), and ``checkpoint`` None only for an operation that had already
+        ended (nothing is sent then).
+
+    Raises:
+        CheckpointError: for a bad checkpoint or signature.
+        SpecError: when the checkpoint's spec has no `CancelSpec` (nothing is sent).
+        UntrustedURL: when its status URL lies off the transport's origins.
+
+    Note:
+        Sending twice is possible when a caller loses the next checkpoint (a worker that
+        dies before saving it): cancel requests are at least once, so the server must
+        take a repeated cancel as the same cancel, which cancel endpoints do.
+    """
+    doc = load(checkpoint, key=transport.checkpoint_key)
+    spec = spec_of(doc)
+    if spec.cancel is None:
+        raise SpecError("this operation's spec has no cancel request", field="cancel")
+    transport.check(URL(doc["status_url"], encoded=True))
+    at = time.time() if now is None else now
+    rec = to_record(doc, spec, now=at, wall=at)
+    if rec.done:
+        return StepResult(None, None, None, cancel="already_finished")
+    sent = await _send_cancel(rec, _OneShot(transport))
+    request = asyncio.get_running_loop().create_future()
+    request.set_result(sent)
+    rec.more().cancel = request
+    rec.due = at if rec.state in POLLED else None
+    text = dump(rec, now=at, wall=at, key=transport.checkpoint_key)
+    return StepResult(None, text, rec.due, sent=sent.sent, cancel=sent.result)

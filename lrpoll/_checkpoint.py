@@ -133,7 +133,7 @@ def _error_doc(error: LrpollError | None) -> dict[str, Any] | None:
     if error is None:
         return None
     doc: dict[str, Any] = {"type": type(error).__name__, "message": error.message}
-    code = getattr(error, "status_code", None)
+    code = getattr(error, "http_status", None)
     if isinstance(code, int):
         doc["status_code"] = code
     return doc
@@ -148,7 +148,7 @@ def _error_of(doc: Mapping[str, Any] | None, op_id: str, last: Any) -> LrpollErr
         raise CheckpointError("checkpoint field 'error' is not an lrpoll error")
     state: dict[str, Any] = {"message": message, "operation_id": op_id, "status": last}
     if "status_code" in doc:
-        state.update(status_code=doc["status_code"], body_snippet="")
+        state.update(http_status=doc["status_code"], body_snippet="")
     return rebuild(cls, message, state)
 
 
@@ -175,7 +175,7 @@ def dump(rec: OpRecord, *, now: float, wall: float, key: bytes | None = None) ->
         "v": VERSION,
         "kind": _KIND,
         "id": rec.op_id,
-        "spec": rec.spec.to_json(),
+        "spec": _spec_json(rec.spec),
         "status_url": rec.url,
         "request_url": base.get("request_url", rec.url),
         "state": state,
@@ -271,14 +271,37 @@ def load(token: str | bytes, *, key: bytes | None = None) -> dict[str, Any]:
     return doc
 
 
+# Specs loaded from checkpoints, by their canonical JSON, with their JSON form: a loop of
+# steps over one kind of operation (`lrpoll.step`, a fleet worker) compiles each spec once
+# instead of at every step. Specs are frozen, so one object serves every checkpoint.
+_SPECS: Final[dict[str, tuple[PollSpec, dict[str, Any]]]] = {}
+_SPECS_BY_ID: Final[dict[int, tuple[PollSpec, dict[str, Any]]]] = {}
+_SPECS_MAX: Final = 256
+
+
+def _spec_json(spec: PollSpec) -> dict[str, Any]:
+    """``spec.to_json()``, computed once for a spec that `spec_of` loaded."""
+    known = _SPECS_BY_ID.get(id(spec))
+    return known[1] if known is not None and known[0] is spec else spec.to_json()
+
+
 def spec_of(doc: Mapping[str, Any]) -> PollSpec:
-    """The spec stored in a loaded checkpoint.
+    """The spec stored in a loaded checkpoint (one object per distinct spec, cached).
 
     Raises:
         CheckpointError: when the stored spec is not valid.
     """
     try:
-        return PollSpec.from_json(doc["spec"])
+        key = json.dumps(doc["spec"], sort_keys=True, separators=(",", ":"))
+        known = _SPECS.get(key)
+        if known is not None:
+            return known[0]
+        spec = PollSpec.from_json(doc["spec"])
+        if len(_SPECS) >= _SPECS_MAX:
+            old, _ = _SPECS.pop(next(iter(_SPECS)))  # the oldest
+            _SPECS_BY_ID.pop(id(old), None)
+        _SPECS[key] = _SPECS_BY_ID[id(spec)] = (spec, spec.to_json())
+        return spec
     except SpecError as exc:
         raise CheckpointError(f"checkpoint spec is invalid: {exc}") from None
     except RecursionError:

@@ -11,6 +11,9 @@ How an answer is classified (first matching row wins):
 | transport fault (connect, timeout, reset, cap) | transient                               |
 | body not parseable where its rule reads it:    | transient                               |
 | ``evaluate`` (a 2xx's default) or an outcome   |                                         |
+| an error ``spec.body_error`` finds in a body   | by its code (see `body_error`)          |
+| the rule reads (``evaluate``, 2xx), or in a    |                                         |
+| 4xx with a code ``codes`` lists                |                                         |
 | status code named in ``spec.status_rules``     | that rule (``evaluate`` → expressions)  |
 | 2xx                                            | expressions                             |
 | 408, 429, 5xx                                  | transient                               |
@@ -37,7 +40,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import InitVar, dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -61,15 +65,17 @@ from ._retry_after import backoff_delay, clamp, parse_retry_after
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from ._spec import CancelResult, CancelSpec, PollSpec, StatusRule
+    from ._spec import BodyErrorKind, CancelResult, CancelSpec, PollSpec, StatusRule
 
 __all__ = [
+    "BodyFault",
     "Decision",
     "Ended",
     "Observation",
     "Retry",
     "Running",
     "Succeeded",
+    "body_error",
     "cancel_outcome",
     "classify_cancel",
     "deadline",
@@ -97,7 +103,7 @@ class Observation:
     """One answer to a status request, as the runtime saw it (read-only by convention).
 
     Attributes:
-        status: the HTTP status, or None for a transport fault.
+        http_status: the HTTP status, or None for a transport fault.
         headers: response headers, names lower-cased.
         body: the parsed body (None when empty).
         fault: a transport fault or an unparseable body, as the error to raise if the
@@ -116,7 +122,7 @@ class Observation:
         sent: False when a fault happened before anything reached the server.
     """
 
-    status: int | None = None
+    http_status: int | None = None
     headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     body: Any = None
     fault: LrpollError | None = None
@@ -130,6 +136,27 @@ class Observation:
     last: Any = None
     cancelling: bool = False
     sent: bool = True
+    status: InitVar[int | None] = None
+
+    def __post_init__(self, status: int | None) -> None:
+        if status is not None:
+            _renamed("Observation(status=)", "http_status=")
+            object.__setattr__(self, "http_status", status)
+
+
+def _renamed(old: str, new: str) -> None:
+    # The one-release alias of a renamed name: works, and says what to write instead.
+    warnings.warn(f"{old} is deprecated: use {new}", DeprecationWarning, stacklevel=4)
+
+
+def _observation_status(self: Observation) -> int | None:
+    """Deprecated: ``http_status`` (``status`` names the status document elsewhere)."""
+    _renamed("Observation.status", "http_status")
+    return self.http_status
+
+
+# Set after the class is built: the dataclass keeps ``status=`` as an init-only alias.
+setattr(Observation, "status", property(_observation_status))  # noqa: B010
 
 
 # Not frozen either: one per running poll (see Observation).
@@ -260,6 +287,133 @@ def first_delay(spec: PollSpec, obs: Observation) -> tuple[float, tuple[str, ...
     return _clip_to_deadline(spec, delay, obs.elapsed), (warning,) if warning else ()
 
 
+# -- errors in bodies -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BodyFault:
+    """An error found in an answer's body by the spec's `BodyError`.
+
+    Attributes:
+        kind: what it means (``auth``, ``gone``, ``transient``, ``failed``, ``error``).
+        code: the error's code, as `BodyError.read_code` reads it (None when absent).
+        text: the server's words (``message``), or None.
+    """
+
+    kind: BodyErrorKind
+    code: int | str | None
+    text: str | None
+
+
+def _body_kind(code: int | str | None) -> BodyErrorKind:
+    # A code the spec does not list reads like the HTTP status it resembles.
+    if not isinstance(code, int):
+        return "error"
+    if code in (401, 403):
+        return "auth"
+    if code in (404, 410):
+        return "gone"
+    if code in (408, 429) or 500 <= code <= 599:
+        return "transient"
+    return "error"
+
+
+def body_error(spec: PollSpec, body: Any) -> BodyFault | None:
+    """The error ``body`` holds by ``spec.body_error``, or None. Pure; never raises.
+
+    ``when`` decides whether there is one; its code means (first matching row wins):
+
+    | code                        | kind        | becomes                                |
+    |-----------------------------|-------------|----------------------------------------|
+    | listed in ``codes``         | that kind   | (below)                                |
+    | 401, 403                    | ``auth``    | `AuthError`                            |
+    | 404, 410                    | ``gone``    | `OperationGone` (cancelled after an    |
+    |                             |             | accepted cancel)                       |
+    | 408, 429, 500-599           | ``transient`` | retried within the error budget      |
+    | anything else, or none      | ``error``   | `HTTPStatusError`                      |
+
+    ``failed`` (only through ``codes``) ends with `OperationFailed`.
+    """
+    rule = spec.body_error
+    if rule is None or body is None:
+        return None
+    when = rule.expression("when")
+    if when is None or not is_truthy(when.search(body)):
+        return None
+    code_expr = rule.expression("code")
+    code = rule.read_code(code_expr.search(body)) if code_expr is not None else None
+    codes = rule.codes or {}
+    kind = (codes.get(code) if code is not None else None) or _body_kind(code)
+    message_expr = rule.expression("message")
+    value = message_expr.search(body) if message_expr is not None else None
+    text = None
+    if value is not None and value != "":
+        text = value if isinstance(value, str) else json_snippet(value)
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return BodyFault(kind, code, text)
+
+
+def _reads_body(spec: PollSpec, code: int) -> bool | None:
+    """Whether an error in the body of a ``code`` answer counts (`body_error`).
+
+    True for bodies the expressions would judge (2xx, or a code ``status_rules`` maps
+    to ``evaluate``). None for 4xx answers ``status_rules`` does not name: there the
+    body counts only where ``codes`` lists its code (some servers send the body's code
+    as the HTTP status too: ArcGIS's 498 and 499), and the status decides otherwise.
+    """
+    assert spec.status_rules is not None
+    rule = spec.status_rules.get(code)
+    if rule is not None:
+        return rule == "evaluate"
+    if 200 <= code < 300:
+        return True
+    return None if 400 <= code < 500 else False
+
+
+def _body_fault(spec: PollSpec, obs: Observation) -> BodyFault | None:
+    if spec.body_error is None or obs.fault is not None or obs.http_status is None:
+        return None
+    reads = _reads_body(spec, obs.http_status)
+    if reads is False:
+        return None
+    found = body_error(spec, obs.body)
+    if reads is None and found is not None and found.code not in (spec.body_error.codes or {}):
+        return None
+    return found
+
+
+def _body_exception(
+    found: BodyFault, obs: Observation, what: str, operation_id: str | None
+) -> LrpollError:
+    """The exception an error in a body is (``what`` says which answer it was)."""
+    code = obs.http_status or 0
+    label = (
+        "an error"
+        if found.code is None
+        else f"error {found.code}"
+        if isinstance(found.code, int)
+        else found.code
+    )
+    text = f"{what} reported {label} in a {code} answer"
+    if found.text is not None:
+        text += f": {found.text}"
+    if found.kind == "failed":
+        return OperationFailed(found.text or text, operation_id=operation_id, status=_document(obs))
+    if found.kind == "gone":
+        return OperationGone(
+            f"{text} (the operation is gone)", operation_id=operation_id, status=resolve(obs.last)
+        )
+    cls = AuthError if found.kind == "auth" else HTTPStatusError
+    # The body is an error, not a status document: the error carries the last one.
+    return cls(
+        text,
+        http_status=code,
+        body_snippet=obs.snippet or json_snippet(obs.body),
+        operation_id=operation_id,
+        status=resolve(obs.last),
+    )
+
+
 # -- decisions --------------------------------------------------------------------------
 
 
@@ -282,7 +436,7 @@ def _default_rule(code: int) -> StatusRule | type[HTTPStatusError]:
 
 def _view(spec: PollSpec, obs: Observation) -> Any:
     if spec.view == "response":
-        return {"status": obs.status, "headers": dict(obs.headers), "body": obs.body}
+        return {"status": obs.http_status, "headers": dict(obs.headers), "body": obs.body}
     return obs.body
 
 
@@ -368,16 +522,44 @@ def _transient(
         return timed_out(spec, obs, base, operation_id=operation_id)
     retry_after, warning = _retry_after(spec, obs)
     if retry_after is None:
-        try:
-            delay = budget.initial_delay * 2.0**obs.errors
-        except OverflowError:
-            delay = budget.max_delay
-        # Full jitter keeps a failing fleet from retrying in step.
-        delay = min(delay, budget.max_delay) * clamp(obs.rand, 0.0, 1.0)
-        delay = max(delay, min(spec.min_interval, budget.max_delay))
+        # The polling interval's formula; the default budget's full jitter keeps a failing
+        # fleet from retrying in step.
+        delay = backoff_delay(budget.backoff, obs.errors + 1, obs.rand)
+        delay = max(delay, min(spec.min_interval, budget.backoff.max_delay))
     else:
         delay = retry_after
     return Retry(_clip_to_deadline(spec, delay, obs.elapsed), error, (warning,) if warning else ())
+
+
+def _gone(obs: Observation, gone: LrpollError, why: str, operation_id: str | None) -> Ended:
+    if obs.cancelling:
+        # Reference: AIP-151, OData §9.1.3: a cancelled operation may vanish, so a
+        # 404/410 right after an accepted cancel is the server confirming it.
+        confirmed = OperationCancelled(
+            f"cancelled: {why} after the cancel was accepted",
+            operation_id=operation_id,
+            status=resolve(obs.last),
+        )
+        return Ended("cancelled", confirmed)
+    return Ended("gone", gone)
+
+
+def _body_decision(
+    spec: PollSpec,
+    obs: Observation,
+    found: BodyFault,
+    base: Mapping[str, Any] | None,
+    operation_id: str | None,
+) -> Decision:
+    """What an error in a status answer's body decides (see `body_error`)."""
+    error = _body_exception(found, obs, "the server", operation_id)
+    if found.kind == "transient":
+        return _transient(spec, obs, error, base, operation_id)
+    if found.kind == "gone":
+        return _gone(obs, error, error.message, operation_id)
+    if found.kind == "failed":
+        return _ended(spec, obs, "failed", error, base)
+    return Ended("error", error)
 
 
 def decide(
@@ -408,9 +590,9 @@ def decide(
 def _decide(
     spec: PollSpec, obs: Observation, base: Mapping[str, Any] | None, operation_id: str | None
 ) -> Decision:
-    if obs.fault is not None and obs.status is None:
+    if obs.fault is not None and obs.http_status is None:
         return _transient(spec, obs, obs.fault, base, operation_id)
-    code = obs.status if obs.status is not None else 0
+    code = obs.http_status if obs.http_status is not None else 0
     rule: StatusRule | type[HTTPStatusError] = spec.status_rules.get(code) or _default_rule(code)  # type: ignore[union-attr]
     if obs.fault is not None and rule in (
         "evaluate",
@@ -420,12 +602,15 @@ def _decide(
         "cancelled",
     ):
         return _transient(spec, obs, obs.fault, base, operation_id)
+    found = _body_fault(spec, obs)
+    if found is not None:
+        return _body_decision(spec, obs, found, base, operation_id)
     if isinstance(rule, type):
         cls = rule
         name = "authentication failed" if cls is AuthError else "unexpected HTTP status"
         error = cls(
             f"{name}: {code}" + (f": {obs.snippet}" if obs.snippet else ""),
-            status_code=code,
+            http_status=code,
             body_snippet=obs.snippet,
             operation_id=operation_id,
             status=resolve(obs.last),  # an error page is not a status document
@@ -434,28 +619,19 @@ def _decide(
     if rule == "transient":
         error = HTTPStatusError(
             f"server answered {code}" + (f": {obs.snippet}" if obs.snippet else ""),
-            status_code=code,
+            http_status=code,
             body_snippet=obs.snippet,
             operation_id=operation_id,
             status=obs.body,
         )
         return _transient(spec, obs, error, base, operation_id)
     if rule == "gone":
-        if obs.cancelling:
-            # Reference: AIP-151, OData §9.1.3: a cancelled operation may vanish, so a
-            # 404/410 right after an accepted cancel is the server confirming it.
-            confirmed = OperationCancelled(
-                f"cancelled: the status URL answered {code} after the cancel was accepted",
-                operation_id=operation_id,
-                status=resolve(obs.last),
-            )
-            return Ended("cancelled", confirmed)
         gone = OperationGone(
             f"the status URL answered {code}: the operation expired or never existed",
             operation_id=operation_id,
             status=resolve(obs.last),
         )
-        return Ended("gone", gone)
+        return _gone(obs, gone, f"the status URL answered {code}", operation_id)
 
     view = _view(spec, obs)
     outcome: str
@@ -556,8 +732,11 @@ def start_decision(
     error = start_error(spec, obs, operation_id=operation_id)
     if error is None:
         return None
-    code = obs.status
-    if code is None:
+    code = obs.http_status
+    found = _body_fault(spec, obs)
+    if found is not None:
+        retryable = found.kind == "transient" and _may_repeat(spec, method, idempotent, None)
+    elif code is None:
         retryable = not obs.sent or _may_repeat(spec, method, idempotent, None)
     elif code == 408 or code == 429 or (code >= 500 and code not in _NEVER_RETRIED):
         retryable = _may_repeat(spec, method, idempotent, code)
@@ -580,18 +759,22 @@ def start_error(
 ) -> LrpollError | None:
     """The error a start answer is, or None when polling may begin.
 
-    A transport fault, or a status that is neither 2xx nor named in
-    ``spec.status_rules``, is an error; `start_decision` says whether to send again.
+    A transport fault, a status that is neither 2xx nor named in
+    ``spec.status_rules``, or an error ``spec.body_error`` finds in the body, is an
+    error; `start_decision` says whether to send again.
     """
-    if obs.status is None:
+    if obs.http_status is None:
         return obs.fault or RequestError("start request failed", operation_id=operation_id)
-    code = obs.status
+    found = _body_fault(spec, obs)
+    if found is not None:
+        return _body_exception(found, obs, "the server", operation_id)
+    code = obs.http_status
     if 200 <= code < 300 or code in spec.status_rules:  # type: ignore[operator]
         return None
     cls = AuthError if code in (401, 403) else HTTPStatusError
     return cls(
         f"start request answered {code}" + (f": {obs.snippet}" if obs.snippet else ""),
-        status_code=code,
+        http_status=code,
         body_snippet=obs.snippet,
         operation_id=operation_id,
         status=obs.body,
@@ -645,19 +828,26 @@ def result_decision(
 ) -> Decision:
     """Judge the answer to the result fetch (``spec.result_url``) of a done operation.
 
-    A 2xx (or a code ``status_rules`` names) gives the result: its body. A transient
-    fault or status (connect error, timeout, 408, 429, 5xx, unparseable body) retries
+    A 2xx (or a code ``status_rules`` names) gives the result: its body, unless
+    ``spec.body_error`` finds an error in it. A transient fault or status (connect
+    error, timeout, 408, 429, 5xx, unparseable body, a transient body error) retries
     within the operation's error budget like any poll; anything else ends the
     operation with the error, saying it was the result fetch.
     """
-    code = obs.status
-    transient = obs.fault is not None or (
-        code is not None and (code == 408 or code == 429 or code >= 500)
+    code = obs.http_status
+    found = _body_fault(spec, obs)
+    transient = (
+        obs.fault is not None
+        or (code is not None and (code == 408 or code == 429 or code >= 500))
+        or (found is not None and found.kind == "transient")
     )
     if transient:
-        decision = _transient(
-            spec, obs, obs.fault or _http_error(obs, "result fetch answered"), None, operation_id
+        cause = obs.fault or (
+            _body_exception(found, obs, "the server", operation_id)
+            if found is not None
+            else _http_error(obs, "result fetch answered")
         )
+        decision = _transient(spec, obs, cause, None, operation_id)
         if isinstance(decision, Ended):
             return _result_error(decision.error, shown_url)
         return decision
@@ -674,8 +864,8 @@ def _result_error(error: LrpollError, shown_url: str) -> Ended:
 
 def _http_error(obs: Observation, what: str) -> HTTPStatusError:
     return HTTPStatusError(
-        f"{what} {obs.status}" + (f": {obs.snippet}" if obs.snippet else ""),
-        status_code=obs.status or 0,
+        f"{what} {obs.http_status}" + (f": {obs.snippet}" if obs.snippet else ""),
+        http_status=obs.http_status or 0,
         body_snippet=obs.snippet,
         status=resolve(obs.last),
     )
@@ -698,18 +888,32 @@ _CANCEL_EXPRESSION_ORDER: Final = ("not_supported", "already_finished", "refused
 
 
 def classify_cancel(
-    spec: CancelSpec, status: int | None, headers: Mapping[str, str], body: Any
+    spec: CancelSpec,
+    status: int | None,
+    headers: Mapping[str, str],
+    body: Any,
+    *,
+    poll_spec: PollSpec | None = None,
+    last: Any = None,
 ) -> tuple[CancelResult, str | None]:
     """What the server's answer to a cancel request means, and the server's message.
 
-    Expressions first (in the order not_supported, already_finished, refused, accepted),
-    then ``spec.statuses``, then the defaults (2xx accepted; 400, 409, 412
+    Expressions first (in the order not_supported, already_finished, refused, accepted,
+    over ``{"status", "headers", "body", "last"}``: ``last`` is the operation's last
+    status document), then an error ``poll_spec.body_error`` finds in the body (``auth``
+    and ``failed`` refused, ``gone`` not_found, others read by their code as if it were
+    the HTTP status), then ``spec.statuses``, then the defaults (2xx accepted; 400, 409, 412
     already_finished; 404, 410 not_found; 405, 501 not_supported; else refused). Pure;
     never raises.
     """
-    view = {"status": status, "headers": dict(headers), "body": body}
+    view = {"status": status, "headers": dict(headers), "body": body, "last": last}
+    found = None
+    if poll_spec is not None and status is not None:
+        found = _body_fault(poll_spec, Observation(http_status=status, body=body))
     message_expr = spec.expression("message")
     message = message_expr.search(view) if message_expr is not None else None
+    if message is None and found is not None:
+        message = found.text
     if message is None and isinstance(body, dict):
         error = body.get("error")
         message = error.get("message") if isinstance(error, dict) else body.get("message")
@@ -721,6 +925,12 @@ def classify_cancel(
             return name, message
     if status is None:
         return "refused", message
+    if found is not None:
+        if found.kind == "gone":
+            return "not_found", message
+        if found.kind not in ("error", "transient") or not isinstance(found.code, int):
+            return "refused", message
+        status = found.code
     assert spec.statuses is not None
     result = spec.statuses.get(status) or _CANCEL_DEFAULTS.get(status)
     if result is None:

@@ -23,7 +23,7 @@ import anyio
 from yarl import URL
 
 from ._scheduler import Scheduler
-from ._spec import CancelSpec, ErrorBudget, Messages, PollSpec
+from ._spec import Backoff, CancelSpec, ErrorBudget, Messages, PollSpec
 from .testing import FakeLROServer, JobScript
 
 if TYPE_CHECKING:
@@ -58,7 +58,9 @@ def demo_spec(*, interval: float = INTERVAL, max_duration: float | None = 30.0) 
         interval=interval,
         min_interval=0.0,
         max_duration=max_duration,
-        errors=ErrorBudget(max_consecutive=3, initial_delay=interval, max_delay=1.0),
+        errors=ErrorBudget(
+            max_consecutive=3, backoff=Backoff.exponential(interval, max_delay=1.0, jitter=1.0)
+        ),
         done="status == 'done'",
         failed="status == 'failed'",
         cancelled="status == 'cancelled'",

@@ -27,6 +27,7 @@ known (`operation_id`, `status`), pickles, and never holds a credential.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, TypeVar
 
 __all__ = [
@@ -130,13 +131,19 @@ class SpecError(LrpollError, ValueError):
     Attributes:
         field: the spec field at fault (``"done"``, ``"status_url"``, ``"cancel.url"``, ...).
         position: the character offset in that field's text, when known.
+        file: the spec file (or source) it was read from, for `load_spec`; else None.
     """
 
-    def __init__(self, message: str, *, field: str, position: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str, position: int | None = None, file: str | None = None
+    ) -> None:
         where = field if position is None else f"{field} at position {position}"
+        if file is not None:
+            where = f"{file}: {where}" if where else file
         super().__init__(f"{where}: {message}")
         self.field = field
         self.position = position
+        self.file = file
 
 
 class CheckpointError(LrpollError, ValueError):
@@ -193,7 +200,10 @@ class PollingStopped(OperationError):
 
 
 class OperationGone(OperationError):
-    """Raised when the status URL answers 404 or 410 and the spec gives that no other meaning."""
+    """Raised when the status URL answers 404 or 410 and the spec gives that no other meaning.
+
+    Also when a spec's ``body_error`` finds a ``gone`` error in an answer's body.
+    """
 
 
 class TransportError(LrpollError):
@@ -208,20 +218,53 @@ class HTTPStatusError(TransportError):
     """Raised for an HTTP status the spec gives no meaning.
 
     Attributes:
-        status_code: the HTTP status.
+        http_status: the HTTP status (``status`` is the last status document, as on
+            every lrpoll exception).
         body_snippet: the first bytes of the body, escaped.
+
+    ``status_code`` (the name before ``http_status``) still works for one release, as a
+    keyword and as an attribute, with a `DeprecationWarning`.
     """
 
     def __init__(
-        self, message: str, *, status_code: int, body_snippet: str = "", **kwargs: Any
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        body_snippet: str = "",
+        status_code: int | None = None,
+        **kwargs: Any,
     ) -> None:
+        if status_code is not None:
+            warnings.warn(
+                "HTTPStatusError(status_code=) is deprecated: pass http_status=",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            http_status = status_code if http_status is None else http_status
+        if http_status is None:
+            raise TypeError("HTTPStatusError needs http_status")
         super().__init__(message, **kwargs)
-        self.status_code = status_code
+        self.http_status = http_status
         self.body_snippet = body_snippet
+
+    @property
+    def status_code(self) -> int:
+        """Deprecated: ``http_status``."""
+        warnings.warn(
+            "HTTPStatusError.status_code is deprecated: read http_status",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.http_status
 
 
 class AuthError(HTTPStatusError):
-    """Raised when the server answers 401 or 403."""
+    """Raised when the server answers 401 or 403, or reports an auth error in its body.
+
+    A body error (a spec's ``body_error``: ArcGIS's 498/499 in an HTTP 200) keeps the real
+    HTTP status in ``http_status`` and names the body's code in the message.
+    """
 
 
 class ResponseTooLarge(TransportError):

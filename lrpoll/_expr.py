@@ -20,6 +20,7 @@ import jmespath.exceptions
 import jmespath.functions
 import jmespath.parser
 
+from . import _jsvalues
 from ._exceptions import SpecError, TemplateError
 
 __all__ = [
@@ -49,6 +50,27 @@ class _Functions(jmespath.functions.Functions):
     @jmespath.functions.signature({"types": ["string"]})
     def _func_upper(self, value: str) -> str:
         return value.upper()
+
+    # JavaScript's reading of values, for conditions translated from XMLUI (_jsexpr.py).
+    @jmespath.functions.signature({"types": []})
+    def _func_js_truthy(self, value: Any) -> bool:
+        return _jsvalues.truthy(value)
+
+    @jmespath.functions.signature({"types": []}, {"types": []})
+    def _func_js_equals(self, left: Any, right: Any) -> bool:
+        return _jsvalues.loose_equals(left, right)
+
+    @jmespath.functions.signature({"types": []}, {"types": []})
+    def _func_js_lt(self, left: Any, right: Any) -> bool:
+        return _jsvalues.less_than(left, right)
+
+    @jmespath.functions.signature({"types": []}, {"types": []})
+    def _func_js_le(self, left: Any, right: Any) -> bool:
+        return _jsvalues.less_equal(left, right)
+
+    @jmespath.functions.signature({"types": []})
+    def _func_js_progress(self, value: Any) -> float | None:
+        return _jsvalues.progress(value)
 
 
 _FUNCTIONS: Final = _Functions()

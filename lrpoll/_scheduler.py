@@ -296,7 +296,7 @@ class Scheduler:
             errors += 1
             failing_since = now if failing_since is None else failing_since
             origin = origin_of(target)
-            throttled = answer.status == 429
+            throttled = answer.http_status == 429
             await anyio.sleep(
                 self._pacing.after_retry(origin, now, verdict.delay, throttled=throttled)
             )
@@ -305,7 +305,7 @@ class Scheduler:
             start_view = {
                 "method": method,
                 "request_url": str(request_url),
-                "status": answer.status,
+                "status": answer.http_status,
                 "headers": dict(answer.headers),
                 "body": answer.body,
             }

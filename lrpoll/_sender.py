@@ -8,6 +8,7 @@ replaced sender cannot bypass them. `_aiohttp.AiohttpSender` is the default.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -65,11 +66,21 @@ class RawRequest:
 
 @dataclass(slots=True)
 class RawResponse:
-    """What a `Sender` got back: the status, lower-cased headers, the whole (capped) body."""
+    """What a `Sender` got back: the HTTP status, lower-cased headers, the whole (capped) body."""
 
-    status: int
+    http_status: int
     headers: Mapping[str, str]
     body: bytes
+
+    @property
+    def status(self) -> int:
+        """Deprecated: ``http_status`` (the name ``status`` is the status document's)."""
+        warnings.warn(
+            "RawResponse.status is deprecated: read http_status",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.http_status
 
 
 class SendFault(Exception):

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final, Literal, TypeGuard, get_args
+from typing import Any, Final, Literal, TypeGuard, TypeVar, get_args
 
 from ._exceptions import SpecError
 from ._expr import Expression, MessageTemplate, UrlTemplate
@@ -21,6 +22,8 @@ from ._secrets import is_credential_header
 
 __all__ = [
     "Backoff",
+    "BodyError",
+    "BodyErrorKind",
     "CancelResult",
     "CancelSpec",
     "ErrorBudget",
@@ -49,11 +52,16 @@ default retry policy does). A fault before anything was sent is always retried."
 CancelResult = Literal["accepted", "already_finished", "not_found", "not_supported", "refused"]
 """What the answer to a cancel request means, before confirmation by polling."""
 
+BodyErrorKind = Literal["auth", "gone", "transient", "failed", "error"]
+"""What an error found in a body means (see `BodyError`)."""
+
 _STATUS_RULES: Final = frozenset(get_args(StatusRule))
+_BODY_ERROR_KINDS: Final = frozenset(get_args(BodyErrorKind))
 _CANCEL_RESULTS: Final = frozenset(get_args(CancelResult))
 _CANCEL_EXPRESSIONS: Final = ("not_supported", "already_finished", "refused", "accepted", "message")
 _METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
 _UNSET: Final = object()
+_T = TypeVar("_T")
 
 
 def _number(value: Any, name: str, *, low: float = 0.0, strict: bool = False) -> float:
@@ -186,32 +194,110 @@ class Backoff:
         )
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+def _default_error_backoff() -> Backoff:
+    return Backoff.exponential(1.0, factor=2.0, max_delay=30.0, jitter=1.0)
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class ErrorBudget:
     """How many transient faults (5xx, 429, timeouts, resets, bad JSON) an operation absorbs.
 
     The budget is spent when ``max_consecutive`` faults in a row were seen, or when the
     operation has been failing for ``max_failing_time`` seconds; the next fault then ends
     the operation with the transport error that caused it. A good answer refills it.
-    Retries wait ``initial_delay·2^n`` (capped at ``max_delay``, full jitter), or the
-    server's Retry-After.
+    Retries wait as ``backoff`` says after the n-th fault in a row (by default
+    ``1·2^(n-1)`` seconds capped at 30, with full jitter), or the server's Retry-After.
+    ``backoff`` is a `Backoff`, the same type and formula as the polling interval.
+
+    ``initial_delay=`` and ``max_delay=`` (the names before ``backoff``) still work for
+    one release, with a `DeprecationWarning`: they set ``backoff.delay`` and
+    ``backoff.max_delay``.
 
     Warning:
         ``max_consecutive=None`` and ``max_failing_time=None`` retry forever (until
         ``max_duration``, if any).
     """
 
-    max_consecutive: int | None = 5
-    max_failing_time: float | None = None
-    initial_delay: float = 1.0
-    max_delay: float = 30.0
+    max_consecutive: int | None
+    max_failing_time: float | None
+    backoff: Backoff
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        max_consecutive: int | None = 5,
+        max_failing_time: float | None = None,
+        backoff: Backoff | Mapping[str, Any] | None = None,
+        initial_delay: float | None = None,
+        max_delay: float | None = None,
+    ) -> None:
+        if initial_delay is not None or max_delay is not None:
+            warnings.warn(
+                "ErrorBudget(initial_delay=, max_delay=) is deprecated: "
+                "pass backoff=Backoff.exponential(delay, max_delay=...)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        _set(self, "max_consecutive", max_consecutive)
+        _set(self, "max_failing_time", max_failing_time)
+        _set(self, "backoff", _error_backoff(backoff, initial_delay, max_delay))
         if self.max_consecutive is not None:
             _whole(self.max_consecutive, "errors.max_consecutive", low=0)
         _optional_number(self.max_failing_time, "errors.max_failing_time", strict=False)
-        _number(self.initial_delay, "errors.initial_delay")
-        _number(self.max_delay, "errors.max_delay")
+
+    @classmethod
+    def from_json(cls, data: Any) -> ErrorBudget:
+        """The budget from its JSON object, ``backoff`` as an object.
+
+        The keys written before ``backoff`` (``initial_delay``, ``max_delay``) still read,
+        without a warning, so stored specs and checkpoints keep loading.
+
+        Raises:
+            SpecError: for a value that is not an object, an unknown key, or a bad value.
+        """
+        return _nested(cls, _legacy_errors(data), "errors")
+
+    @property
+    def initial_delay(self) -> float:
+        """Deprecated: ``backoff.delay``."""
+        warnings.warn(
+            "ErrorBudget.initial_delay is deprecated: read backoff.delay",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.backoff.delay
+
+    @property
+    def max_delay(self) -> float:
+        """Deprecated: ``backoff.max_delay``."""
+        warnings.warn(
+            "ErrorBudget.max_delay is deprecated: read backoff.max_delay",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.backoff.max_delay
+
+
+def _error_backoff(
+    backoff: Backoff | Mapping[str, Any] | None,
+    initial_delay: float | None,
+    max_delay: float | None,
+) -> Backoff:
+    if isinstance(backoff, Mapping):
+        backoff = _nested(Backoff, backoff, "errors.backoff")
+    if backoff is None:
+        backoff = _default_error_backoff()
+    elif not isinstance(backoff, Backoff):
+        raise SpecError("must be a Backoff", field="errors.backoff")
+    if initial_delay is None and max_delay is None:
+        return backoff
+    delay = (
+        backoff.delay if initial_delay is None else _number(initial_delay, "errors.initial_delay")
+    )
+    top = backoff.max_delay if max_delay is None else _number(max_delay, "errors.max_delay")
+    if top < backoff.min_delay:
+        raise SpecError("max_delay is below min_delay", field="errors.max_delay")
+    return dataclasses.replace(backoff, delay=delay, max_delay=top)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -257,8 +343,10 @@ class CancelSpec:
     412 ``already_finished``; 404 and 410 ``not_found``; 405 and 501
     ``not_supported``; anything else ``refused``. ``statuses`` overrides codes; the
     expressions ``not_supported``, ``already_finished``, ``refused`` and ``accepted``
-    (JMESPath over ``{"status", "headers", "body"}`` of the answer, first true wins)
-    override both, for servers that answer 200 with an error body. ``message`` picks
+    (JMESPath over ``{"status", "headers", "body"}`` of the answer and ``last``, the
+    operation's last status document; first true wins) override both, for servers that
+    answer 200 with an error body. An error the spec's ``body_error`` finds in the
+    answer counts before ``statuses`` (see `lrpoll.BodyError`). ``message`` picks
     the server's words. After ``accepted``, ``op.cancel()`` keeps polling up to
     ``confirm_timeout`` seconds for the server to confirm.
     """
@@ -313,6 +401,81 @@ class CancelSpec:
         return UrlTemplate(self.url, field="cancel.url")
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BodyError:
+    """How to find an error in an answer's body, and what its code means.
+
+    For servers that answer errors with a 2xx status (ArcGIS's HTTP 200 with
+    ``{"error": {"code": 498, "message": "Invalid token."}}``). ``when`` is JMESPath over
+    the parsed body (whatever the spec's ``view``); where it is true, the answer is that
+    error, not a status document: for polls, the start request, the result fetch and the
+    cancel request alike. ``code`` and ``message`` pick the error's code (an integer, a
+    decimal string, or any other string) and its text. It reads 2xx bodies (and those of
+    codes ``status_rules`` maps to ``evaluate``); in an unnamed 4xx answer only a code
+    ``codes`` lists counts (a real HTTP 498 with its envelope).
+
+    ``codes`` says what a code means: ``"auth"`` (`AuthError`), ``"gone"``
+    (`OperationGone`), ``"transient"`` (retried within the error budget, then
+    `HTTPStatusError`), ``"failed"`` (`OperationFailed`) or ``"error"``
+    (`HTTPStatusError`). A code not listed there is read like an HTTP status: 401 and
+    403 ``auth``; 404 and 410 ``gone``; 408, 429 and 5xx ``transient``; anything else
+    (a string code included) ``error``.
+    """
+
+    when: str
+    code: str | None = None
+    message: str | None = None
+    codes: Mapping[int | str, BodyErrorKind] | None = None
+    _compiled: Mapping[str, Expression] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        compiled: dict[str, Expression] = {}
+        for name in ("when", "code", "message"):
+            text = getattr(self, name)
+            if text is not None or name == "when":
+                compiled[name] = Expression(text, field=f"body_error.{name}")
+        _set(self, "_compiled", MappingProxyType(compiled))
+        codes: dict[int | str, BodyErrorKind] = {}
+        raw: object = self.codes
+        if raw is not None and not isinstance(raw, Mapping):
+            raise SpecError("must be a mapping of error codes to kinds", field="body_error.codes")
+        for key, kind in (self.codes or {}).items():
+            code = self.read_code(key)
+            if code is None:
+                raise SpecError(
+                    f"{key!r} is not an error code (an integer or a string)",
+                    field="body_error.codes",
+                )
+            if not _is_str(kind) or kind not in _BODY_ERROR_KINDS:
+                raise SpecError(
+                    f"{kind!r} for {key!r} is not one of {', '.join(sorted(_BODY_ERROR_KINDS))}",
+                    field="body_error.codes",
+                )
+            codes[code] = kind
+        _set(self, "codes", MappingProxyType(codes))
+
+    def expression(self, name: str) -> Expression | None:
+        """The compiled expression ``name`` (``"when"``, ``"code"``, ``"message"``), if set."""
+        return self._compiled.get(name)
+
+    @staticmethod
+    def read_code(value: object) -> int | str | None:
+        """An error code as ``codes`` keys it: integers, and decimal strings read as integers.
+
+        Returns:
+            The code, or None for anything that is not one (null, a boolean, a list, ...).
+        """
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and value:
+            return int(value) if value.isascii() and value.isdigit() else value
+        return None
+
+
 _EXPRESSION_FIELDS: Final = (
     "done",
     "failed",
@@ -354,7 +517,8 @@ class PollSpec:
     (``view="response"``). Precedence: ``failed``, then ``cancelled``, then ``done``; none
     of them true (or the fields missing) means still running. ``status_rules`` gives HTTP
     codes a fixed meaning (``{404: "cancelled"}``) or lets the expressions decide
-    (``"evaluate"``).
+    (``"evaluate"``). ``body_error`` (a `BodyError`) finds an error that comes in a 2xx
+    body: such an answer is that error, never a status document.
 
     Where the result lives, when not in the status document: ``result_url`` is a URL
     template (over ``last``, ``start_headers``, ``request_url``, ...) fetched with GET
@@ -404,6 +568,7 @@ class PollSpec:
     error_message: str | None = None
     required: str | None = None
     status_rules: Mapping[int, StatusRule] | None = None
+    body_error: BodyError | None = None
     messages: Messages = field(default_factory=Messages)
     cancel: CancelSpec | None = None
     # provenance
@@ -520,6 +685,8 @@ class PollSpec:
                 "(or a status_rules entry with a terminal outcome)",
                 field="done",
             )
+        if self.body_error is not None and not isinstance(self.body_error, BodyError):
+            raise SpecError("must be a BodyError", field="body_error")
         if not isinstance(self.messages, Messages):
             raise SpecError("must be a Messages", field="messages")
         _set(self, "_messages", MappingProxyType(self.messages.compiled()))
@@ -564,8 +731,12 @@ class PollSpec:
         return self._messages.get(kind)
 
     def replace(self, **changes: Any) -> PollSpec:
-        """A copy with ``changes`` applied, validated again."""
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes`` applied, validated again.
+
+        ``interval`` and ``backoff`` say the same thing: setting one clears the other
+        unless both are given.
+        """
+        return dataclasses.replace(self, **_one_pacing(changes))
 
     # -- declarative JSON form ---------------------------------------------------------
 
@@ -600,7 +771,7 @@ class PollSpec:
             spec: PollSpec = resolve_preset(str(data["preset"]), params)
             overrides = data.get("overrides") or {}
             if overrides:
-                merged = {**_spec_to_json(spec), **overrides}
+                merged = {**_spec_to_json(spec), **_one_pacing(overrides)}
                 spec = dataclasses.replace(_spec_from_json(merged), preset=spec.preset)
             return spec
         return _spec_from_json(data)
@@ -611,6 +782,7 @@ _NESTED: Final[dict[str, type]] = {
     "errors": ErrorBudget,
     "messages": Messages,
     "cancel": CancelSpec,
+    "body_error": BodyError,
 }
 _TUPLES: Final = ("status_from", "status_url_updates", "retry_after_headers")
 
@@ -623,16 +795,59 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _one_pacing(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``changes``, where an ``interval`` or ``backoff`` given alone clears the other."""
+    out = dict(changes)
+    for one, other in (("interval", "backoff"), ("backoff", "interval")):
+        if out.get(one) is not None and other not in out:
+            out[other] = None
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            g.name: _json_value(getattr(value, g.name))
+            for g in dataclasses.fields(value)
+            if g.init  # compiled parts (BodyError's expressions) are not data
+        }
+    return _plain(value)
+
+
 def _spec_to_json(spec: PollSpec) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(spec):
         if f.name.startswith("_") or f.name == "preset" or not f.init:
             continue
-        value = getattr(spec, f.name)
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            value = {g.name: _plain(getattr(value, g.name)) for g in dataclasses.fields(value)}
-        out[f.name] = _plain(value)
+        out[f.name] = _json_value(getattr(spec, f.name))
     return out
+
+
+def _nested(cls: type[_T], value: Any, name: str) -> _T:
+    """``cls`` built from its JSON object, unknown keys and bad arguments as `SpecError`."""
+    if not isinstance(value, Mapping):
+        raise SpecError("must be an object", field=name)
+    extra = set(value) - {g.name for g in dataclasses.fields(cls) if g.init}  # type: ignore[arg-type]
+    if extra:
+        raise SpecError(f"unknown keys {sorted(extra)}", field=name)
+    try:
+        return cls(**value)
+    except TypeError as exc:
+        raise SpecError(str(exc), field=name) from None
+
+
+def _legacy_errors(value: Any) -> Any:
+    """An ``errors`` object written before ``backoff`` (checkpoints keep such specs)."""
+    if not isinstance(value, Mapping) or not {"initial_delay", "max_delay"} & set(value):
+        return value
+    value = dict(value)
+    backoff = dict(value.get("backoff") or _json_value(_default_error_backoff()))
+    if "initial_delay" in value:
+        backoff["delay"] = _number(value.pop("initial_delay"), "errors.initial_delay")
+    if "max_delay" in value:
+        backoff["max_delay"] = _number(value.pop("max_delay"), "errors.max_delay")
+    value["backoff"] = backoff
+    return value
 
 
 def _spec_from_json(data: Mapping[str, Any]) -> PollSpec:
@@ -643,17 +858,11 @@ def _spec_from_json(data: Mapping[str, Any]) -> PollSpec:
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key in _NESTED and value is not None:
-            if not isinstance(value, Mapping):
-                raise SpecError("must be an object", field=key)
-            nested = _NESTED[key]
-            names = {g.name for g in dataclasses.fields(nested)}
-            extra = set(value) - names
-            if extra:
-                raise SpecError(f"unknown keys {sorted(extra)}", field=key)
-            try:
-                value = nested(**value)
-            except TypeError as exc:
-                raise SpecError(str(exc), field=key) from None
+            value = (
+                ErrorBudget.from_json(value)
+                if key == "errors"
+                else _nested(_NESTED[key], value, key)
+            )
         elif key in _TUPLES and value is not None:
             if not isinstance(value, list | tuple):
                 raise SpecError("must be a list of header names", field=key)

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from ._core import Decision
-    from ._spec import PollSpec
+    from ._spec import CancelResult, PollSpec
     from ._transport import Answer, Transport
 
 __all__ = [
@@ -152,7 +152,7 @@ def observation(
 ) -> Observation:
     """What the core sees of one answer, with the operation's counters."""
     return Observation(
-        status=answer.status,
+        http_status=answer.http_status,
         headers=answer.headers,
         body=answer.body,
         fault=answer.fault,
@@ -174,7 +174,7 @@ def _observation(
 ) -> Observation:
     # `observation` with the record's counters, its fields in order (once per poll).
     return Observation(
-        answer.status,
+        answer.http_status,
         answer.headers,
         answer.body,
         answer.fault,
@@ -337,7 +337,7 @@ def apply(
         rec.errors += 1
         if rec.failing_since is None:
             rec.failing_since = now
-        throttled = answer is not None and answer.status == 429
+        throttled = answer is not None and answer.http_status == 429
         hint = None
         if answer is not None and answer.headers:
             hint = retry_after(rec.spec, answer.headers, received_at=time.time())
@@ -380,6 +380,8 @@ class StepResult:
         throttled: the host answered 429: hold every operation of that host until
             ``due`` (per-host pacing is the caller's).
         retry_after: the answer's valid Retry-After in seconds (clamped), or None.
+        cancel: what the cancel request got back (``accepted``, ``refused``, ...), from
+            `lrpoll.cancel_step` only; None otherwise.
     """
 
     decision: Decision | None
@@ -388,6 +390,7 @@ class StepResult:
     sent: bool = False
     throttled: bool = False
     retry_after: float | None = None
+    cancel: CancelResult | None = None
 
     @property
     def ended(self) -> bool:

@@ -51,7 +51,7 @@ class Answer:
     """One HTTP answer, parsed; the response object is already released.
 
     Attributes:
-        status: the HTTP status, or None for a fault.
+        http_status: the HTTP status, or None for a fault.
         headers: lower-cased response headers.
         body: the parsed body (text when not parsed), None when empty.
         fault: the error to raise if this answer cannot be used.
@@ -61,7 +61,7 @@ class Answer:
         raw: the JSON text ``body`` was parsed from, or None.
     """
 
-    status: int | None
+    http_status: int | None
     headers: Mapping[str, str] = field(default_factory=dict)
     body: Any = None
     fault: LrpollError | None = None
@@ -210,7 +210,7 @@ class Transport:
             target = url.update_query(out_query) if out_query else url
             raw = RawRequest(method, target, out_headers, json_body, out_form, self.limits.max_body)
             answer = await self._send(raw, parse, shown=url)
-            if answer.status not in _REDIRECTS:
+            if answer.http_status not in _REDIRECTS:
                 answer.url = url
                 return answer
             location = answer.headers.get("location")
@@ -222,7 +222,7 @@ class Transport:
             url = resolve(url, location)
             if str(url) in visited:
                 raise TooManyRedirects("redirect loop: " + " -> ".join([*seen, redact_url(url)]))
-            if answer.status == 303 or (answer.status in (301, 302) and method == "POST"):
+            if answer.http_status == 303 or (answer.http_status in (301, 302) and method == "POST"):
                 method, json_body, form = "GET", None, None
         raise TooManyRedirects(
             f"more than {self.limits.max_redirects} redirects: " + " -> ".join(seen)
@@ -239,7 +239,7 @@ class Transport:
             return Answer(None, fault=RequestError(message), sent=fault.sent)
         except BodyTooLarge as big:
             return Answer(None, big.headers, fault=ResponseTooLarge(str(big)))
-        raw, status, resp_headers = response.body, response.status, response.headers
+        raw, status, resp_headers = response.body, response.http_status, response.headers
         if len(raw) > cap:  # a sender that read past the cap is not trusted to have stopped
             return Answer(
                 None, resp_headers, fault=ResponseTooLarge(f"body is over the {cap}-byte cap")

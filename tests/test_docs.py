@@ -81,6 +81,9 @@ BLOCKS = [block for path in MARKDOWN for block in _blocks(path)]
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1"}
+    # The lrpoll under test, not whichever one is installed.
+    path = [str(Path(lrpoll.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in path if p)
     return subprocess.run(
         [sys.executable, "-W", "error", *args],
         cwd=cwd,
@@ -177,7 +180,15 @@ def test_relative_links_resolve(path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "cls", [lrpoll.PollSpec, lrpoll.Backoff, lrpoll.ErrorBudget, lrpoll.Messages, lrpoll.CancelSpec]
+    "cls",
+    [
+        lrpoll.PollSpec,
+        lrpoll.Backoff,
+        lrpoll.ErrorBudget,
+        lrpoll.Messages,
+        lrpoll.CancelSpec,
+        lrpoll.BodyError,
+    ],
 )
 def test_specs_md_documents_every_field(cls: type) -> None:
     """docs/specs.md has a table row for every field of the spec classes."""

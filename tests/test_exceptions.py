@@ -36,7 +36,7 @@ def make(cls: type[LrpollError], *, operation_id: str | None = "op-1") -> Lrpoll
     if issubclass(cls, HTTPStatusError):
         return cls(
             "unexpected HTTP status: 418: teapot",
-            status_code=418,
+            http_status=418,
             body_snippet="teapot",
             operation_id=operation_id,
             status=DOCUMENT,
@@ -110,7 +110,7 @@ class TestStr:
         """An HTTPStatusError keeps the code and the body snippet."""
         error = make(HTTPStatusError)
         assert isinstance(error, HTTPStatusError)
-        assert (error.status_code, error.body_snippet) == (418, "teapot")
+        assert (error.http_status, error.body_snippet) == (418, "teapot")
         assert "418" in str(error)
 
     def test_untrusted_url(self) -> None:

@@ -11,16 +11,26 @@ from __future__ import annotations
 import warnings
 from typing import Any, Final
 
+from .arcgis import arcgis_job, arcgis_job_url
 from .azure import azure_lro
 from .google import google_operation, google_operation_url
 from .odata import odata_async, respond_async_headers
+from .oracle import oracle_export, oracle_status_url
+from .xmlui import xmlui_apicall, xmlui_from_attributes, xmlui_from_xml
 
 __all__ = [
+    "arcgis_job",
+    "arcgis_job_url",
     "azure_lro",
     "google_operation",
     "google_operation_url",
     "odata_async",
+    "oracle_export",
+    "oracle_status_url",
     "respond_async_headers",
+    "xmlui_apicall",
+    "xmlui_from_attributes",
+    "xmlui_from_xml",
 ]
 
 # They drive the runtime, which presets must not, so they moved; kept here for one release.

@@ -17,13 +17,14 @@ Reference: https://google.aip.dev/151 and google/longrunning/operations.proto.
 
 from __future__ import annotations
 
-import re
+import warnings
 from typing import TYPE_CHECKING, Any, Final
 
 from .._exceptions import SpecError, TemplateError
 from .._expr import UrlTemplate
 from .._registry import preset
 from .._spec import Backoff, CancelSpec, PollSpec
+from ._params import api_root as _root
 from ._params import error_budget
 
 if TYPE_CHECKING:
@@ -40,8 +41,6 @@ __all__ = ["google_operation", "google_operation_url"]
 _DEFAULT_PROGRESS: Final = (
     "metadata.progressPercent || metadata.progressPercentage || metadata.progress.progressPercent"
 )
-
-_SCHEME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 # Reference: AIP-151 and google/rpc/code.proto. An Operation that is done carries either
 # ``response`` or ``error`` (a google.rpc.Status); ``error.code == 1`` is CANCELLED, the
@@ -72,32 +71,21 @@ _CANCEL_MESSAGE: Final = (
 _CANCEL_STATUSES: Final[Mapping[int, CancelResult]] = {400: "refused", 409: "refused"}
 
 
-def _root(api_root: object) -> str:
-    """``api_root`` as template text: no trailing slash, a leading one unless absolute."""
-    if not isinstance(api_root, str):
-        raise SpecError(f"must be a string, not {api_root!r}", field="params.api_root")
-    if any(c in api_root for c in "?#"):
-        raise SpecError("an API root has no query or fragment", field="params.api_root")
-    root = api_root.rstrip("/")
-    if root and not _SCHEME.match(root) and not root.startswith("/"):
-        root = "/" + root
-    # The root is literal text in the templates: braces in it are not placeholders.
-    return root.replace("{", "{{").replace("}", "}}")
-
-
 @preset("google")
 def google_operation(
     *,
     api_root: str = "/v1",
     progress: str | None = _DEFAULT_PROGRESS,
     interval: float = 1.0,
-    multiplier: float = 1.5,
-    max_interval: float = 20.0,
+    factor: float = 1.5,
+    max_delay: float = 20.0,
     jitter: float = 0.0,
     max_duration: float | None = 900.0,
     confirm_timeout: float = 60.0,
     request_headers: Mapping[str, str] | None = None,
     errors: Mapping[str, Any] | None = None,
+    multiplier: float | None = None,
+    max_interval: float | None = None,
 ) -> PollSpec:
     """The spec for a Google long-running operation (AIP-151).
 
@@ -129,8 +117,8 @@ def google_operation(
             default reads ``metadata.progressPercent``, else
             ``metadata.progressPercentage``, else ``metadata.progress.progressPercent``.
         interval: the first delay between polls, in seconds.
-        multiplier: the factor applied to the delay after each poll.
-        max_interval: the largest delay between polls.
+        factor: the factor applied to the delay after each poll (`Backoff.factor`).
+        max_delay: the largest delay between polls (`Backoff.max_delay`).
         jitter: a fraction in [0, 1]: each delay is scaled into ``[d·(1-jitter), d]``.
         max_duration: seconds before `PollTimeout` (the server job goes on); None waits
             forever.
@@ -141,6 +129,8 @@ def google_operation(
             belong to the Scheduler.
         errors: keyword arguments for `ErrorBudget` (``{"max_consecutive": 8,
             "max_failing_time": 120}``); None keeps the default budget.
+        multiplier: deprecated name of ``factor`` (one release, with a warning).
+        max_interval: deprecated name of ``max_delay`` (one release, with a warning).
 
     The defaults follow google-api-core's operation polling: 1 s, times 1.5 after each
     poll, at most 20 s, 900 s in all.
@@ -161,6 +151,20 @@ def google_operation(
         record) and is never sent.
     """
     root = _root(api_root)
+    if multiplier is not None:
+        warnings.warn(
+            "google_operation(multiplier=) is deprecated: pass factor=",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        factor = multiplier
+    if max_interval is not None:
+        warnings.warn(
+            "google_operation(max_interval=) is deprecated: pass max_delay=",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        max_delay = max_interval
     if progress is not None and not isinstance(progress, str):
         raise SpecError(f"must be a JMESPath string or null, not {progress!r}", field="progress")
     return PollSpec(
@@ -170,8 +174,8 @@ def google_operation(
         backoff=Backoff(
             kind="exponential",
             delay=interval,
-            factor=multiplier,
-            max_delay=max_interval,
+            factor=factor,
+            max_delay=max_delay,
             jitter=jitter,
         ),
         max_duration=max_duration,

@@ -10,19 +10,27 @@ The lrpoll library never imports this package.
 from ._jobs import CancelMode, FakeJob, JobScript, JobState
 from ._loopback import LoopbackServer
 from ._server import FakeLROServer, RequestRecord
+from .arcgis import ArcGISJob, ArcGISScript, FakeArcGIS
 from .azure import AzureFlow, AzureOperation, FakeAzure
 from .google import FakeGoogleOperations, GoogleOperationRecord, GoogleOperationScript
 from .odata import FakeOData, ODataJob, ODataScript
+from .oracle import FakeOracleOTM, OracleExport, OracleScript, OracleTable
+from .xmlui import FakeXmlui, XmluiJob, XmluiScript
 
 __all__ = [
+    "ArcGISJob",
+    "ArcGISScript",
     "AzureFlow",
     "AzureOperation",
     "CancelMode",
+    "FakeArcGIS",
     "FakeAzure",
     "FakeGoogleOperations",
     "FakeJob",
     "FakeLROServer",
     "FakeOData",
+    "FakeOracleOTM",
+    "FakeXmlui",
     "GoogleOperationRecord",
     "GoogleOperationScript",
     "JobScript",
@@ -30,5 +38,10 @@ __all__ = [
     "LoopbackServer",
     "ODataJob",
     "ODataScript",
+    "OracleExport",
+    "OracleScript",
+    "OracleTable",
     "RequestRecord",
+    "XmluiJob",
+    "XmluiScript",
 ]

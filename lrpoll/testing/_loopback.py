@@ -11,7 +11,7 @@ import abc
 import asyncio
 import ipaddress
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Literal, Self
@@ -21,6 +21,7 @@ from aiohttp import web
 from .._secrets import REDACTED, is_secret_header
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from types import TracebackType
 
     from multidict import CIMultiDictProxy
@@ -128,10 +129,70 @@ class LoopbackServer(abc.ABC):
             if fnmatchcase(r.path, path_glob) and (method is None or r.method == method.upper())
         ]
 
+    def fail_next(
+        self,
+        path_glob: str = "*",
+        status: int = 503,
+        body: bytes | Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        times: int = 1,
+    ) -> None:
+        """Answer the next `times` matching requests with `status` and `body`.
+
+        `body` defaults to this fake's own error body (`_fault_body`); a mapping is sent
+        as JSON.
+        """
+        if body is None:
+            body = self._fault_body(status)
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        self._add(_Fault("fail", path_glob, times, status, raw, all_headers))
+
+    def delay_next(self, path_glob: str = "*", seconds: float = 1.0, times: int = 1) -> None:
+        """Hold the next `times` matching requests for `seconds` of loop time, then answer them.
+
+        Delayed requests are then handled normally (a status poll still advances its job).
+        """
+        if not seconds >= 0:
+            raise ValueError("seconds must be >= 0")
+        self._add(_Fault("delay", path_glob, times, seconds=seconds))
+
+    def _fault_body(self, status: int) -> bytes | Mapping[str, Any]:
+        """The body `fail_next` sends when given none: this fake's error for `status`."""
+        return {"error": {"code": status, "message": "injected failure"}}
+
+    async def _injected(self, request: web.Request) -> web.Response | None:
+        """Wait out the delays injected for `request`; then its injected answer, if any."""
+        delay, fault = self._take_faults(request.path)
+        if delay:
+            await asyncio.sleep(delay)
+        if fault is None:
+            return None
+        return web.Response(status=fault.status, body=fault.body, headers=fault.headers)
+
     def _add(self, fault: _Fault) -> None:
         if fault.times < 1:
             raise ValueError("times must be >= 1")
         self._faults.append(fault)
+
+    def _add_json_fault(
+        self,
+        path_glob: str,
+        status: int,
+        body: bytes | Mapping[str, Any],
+        headers: Mapping[str, str] | None,
+        times: int,
+    ) -> None:
+        """Answer the next ``times`` matching requests with ``status`` and a JSON ``body``."""
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        self._add(_Fault("fail", path_glob, times, status, raw, all_headers))
+
+    def _add_delay(self, path_glob: str, seconds: float, times: int) -> None:
+        """Hold the next ``times`` matching requests for ``seconds`` of loop time."""
+        if not seconds >= 0:
+            raise ValueError("seconds must be >= 0")
+        self._add(_Fault("delay", path_glob, times, seconds=seconds))
 
     def _take_faults(self, path: str) -> tuple[float, _Fault | None]:
         """Consume the faults matching `path`: total delay, then the first answering fault."""

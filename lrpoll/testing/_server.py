@@ -170,26 +170,9 @@ class FakeLROServer(LoopbackServer):
 
     # -- fault injection ---------------------------------------------------------------------
 
-    def fail_next(
-        self,
-        path_glob: str = "*",
-        status: int = 503,
-        body: bytes = _INJECTED_BODY,
-        headers: Mapping[str, str] | None = None,
-        times: int = 1,
-    ) -> None:
-        """Answer the next `times` matching requests with `status` and `body` (JSON by default)."""
-        all_headers = {"Content-Type": "application/json", **(headers or {})}
-        self._add(_Fault("fail", path_glob, times, status, body, all_headers))
-
-    def delay_next(self, path_glob: str = "*", seconds: float = 1.0, times: int = 1) -> None:
-        """Hold the next `times` matching requests for `seconds` of loop time, then answer them.
-
-        Delayed requests are then handled normally (a status poll still advances its job).
-        """
-        if not seconds >= 0:
-            raise ValueError("seconds must be >= 0")
-        self._add(_Fault("delay", path_glob, times, seconds=seconds))
+    def _fault_body(self, status: int) -> bytes:
+        """`fail_next`'s default body."""
+        return _INJECTED_BODY
 
     def drop_connection_next(self, path_glob: str = "*", times: int = 1) -> None:
         """Close the connection of the next `times` matching requests without an answer.

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from aiohttp import web
 
-from ._loopback import LoopbackServer, _Fault, _loopback
+from ._loopback import LoopbackServer, _loopback
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -519,38 +519,16 @@ class FakeGoogleOperations(LoopbackServer):
 
     # -- fault injection ---------------------------------------------------------------------
 
-    def fail_next(
-        self,
-        path_glob: str = "*",
-        status: int = 503,
-        body: bytes | Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        times: int = 1,
-    ) -> None:
-        """Answer the next `times` matching requests with `status` and `body`.
-
-        `body` defaults to this server's UNAVAILABLE error; a mapping is sent as JSON.
-        """
-        if body is None:
-            body = self.error_body("UNAVAILABLE", "The service is currently unavailable.")
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        all_headers = {"Content-Type": "application/json", **(headers or {})}
-        self._add(_Fault("fail", path_glob, times, status, raw, all_headers))
-
-    def delay_next(self, path_glob: str = "*", seconds: float = 1.0, times: int = 1) -> None:
-        """Hold the next `times` matching requests for `seconds` of loop time, then answer them."""
-        if not seconds >= 0:
-            raise ValueError("seconds must be >= 0")
-        self._add(_Fault("delay", path_glob, times, seconds=seconds))
+    def _fault_body(self, status: int) -> Mapping[str, Any]:
+        """`fail_next`'s default body: this server's UNAVAILABLE error."""
+        return self.error_body("UNAVAILABLE", "The service is currently unavailable.")
 
     # -- request pipeline --------------------------------------------------------------------
 
     async def _answer(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
-        delay, fault = self._take_faults(request.path)
-        if delay:
-            await asyncio.sleep(delay)
-        if fault is not None:
-            return web.Response(status=fault.status, body=fault.body, headers=fault.headers)
+        injected = await self._injected(request)
+        if injected is not None:
+            return injected
         if self._bearer is not None and (
             request.headers.get("Authorization") != f"Bearer {self._bearer}"
         ):

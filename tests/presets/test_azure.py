@@ -43,9 +43,11 @@ from lrpoll import (
     PollSpec,
     Scheduler,
     SpecError,
-    preset_names,
 )
 from lrpoll.presets.azure import azure_lro, discover_mode
+from lrpoll.registry import (
+    preset_names,
+)
 from lrpoll.testing.azure import THINGS, AzureFlow, FakeAzure
 
 if TYPE_CHECKING:

@@ -29,20 +29,22 @@ from lrpoll import (
     AuthError,
     BearerToken,
     HTTPStatusError,
-    Observation,
     OperationCancelled,
     OperationFailed,
     OperationGone,
     PollSpec,
     PollTimeout,
-    Running,
     Scheduler,
     SpecError,
-    Succeeded,
     TemplateError,
-    decide,
 )
 from lrpoll._core import classify_cancel
+from lrpoll.core import (
+    Observation,
+    Running,
+    Succeeded,
+    decide,
+)
 from lrpoll.presets.google import google_operation, google_operation_url
 from lrpoll.testing.google import FakeGoogleOperations, GoogleOperationScript
 
@@ -196,7 +198,7 @@ class TestSpec:
 
 def decision(doc: Any) -> Any:
     """The core's decision on one Operation document under the default preset."""
-    return decide(google_operation(), Observation(status=200, body=doc))
+    return decide(google_operation(), Observation(http_status=200, body=doc))
 
 
 class TestDecisions:
@@ -641,7 +643,7 @@ class TestErrors:
         ):
             with pytest.raises(AuthError) as info:
                 await start_export(scheduler)
-        assert info.value.status_code == 401
+        assert info.value.http_status == 401
         assert words in str(info.value)
         assert "invalid authentication credentials" in str(info.value)
 
@@ -657,7 +659,7 @@ class TestErrors:
                 server.bearer = "rotated"
                 with pytest.raises(AuthError, match="UNAUTHENTICATED") as info:
                     await op
-        assert info.value.status_code == 401
+        assert info.value.http_status == 401
         assert {r.headers["authorization"] for r in server.requests} == {"REDACTED"}
         assert all("t0ken" not in r.raw_path for r in server.requests)
 
@@ -903,6 +905,6 @@ class TestSpannerEmulator:
         await self.create_instance(emulator_scheduler, "lrpoll-twice")
         with pytest.raises(HTTPStatusError) as info:
             await self.create_instance(emulator_scheduler, "lrpoll-twice")
-        assert info.value.status_code == 409
+        assert info.value.http_status == 409
         assert '"code":6' in str(info.value)
         assert "Instance already exists" in str(info.value)

@@ -493,7 +493,7 @@ class TestAuth:
         ):
             with pytest.raises(lrpoll.AuthError) as info:
                 await s.start("POST", EXPORTS, spec=odata_async(), headers=ASYNC)
-        assert info.value.status_code == 401
+        assert info.value.http_status == 401
 
     async def test_token_is_sent_to_every_request(self) -> None:
         """With the credential, the start, the polls and the DELETE all authenticate."""
@@ -696,8 +696,8 @@ class TestSpecIsData:
         again = lrpoll.PollSpec.from_json(data)
         assert again == spec
         assert again.decoder == APPLICATION_HTTP_DECODER
-        assert lrpoll.resolve_preset("odata", {}) == odata_async()
-        assert "odata" in lrpoll.preset_names()
+        assert lrpoll.registry.resolve_preset("odata", {}) == odata_async()
+        assert "odata" in lrpoll.registry.preset_names()
 
     def test_overrides_survive_the_round_trip(self) -> None:
         """A replaced field travels as an override next to the preset reference."""

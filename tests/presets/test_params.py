@@ -171,4 +171,23 @@ class TestBudgetAtWork:
             with pytest.raises(lrpoll.HTTPStatusError) as info:
                 await op
             assert scheduler.statistics().errors_retried == 1
-        assert info.value.status_code == 503
+        assert info.value.http_status == 503
+
+
+class TestBackoffNames:
+    """Presets speak Backoff's names; the older ones keep working for one release."""
+
+    def test_google_factor_and_max_delay(self) -> None:
+        """``factor`` and ``max_delay`` reach the spec's Backoff."""
+        backoff = google_operation(factor=3.0, max_delay=7.0).effective_backoff
+        assert (backoff.factor, backoff.max_delay) == (3.0, 7.0)
+
+    @pytest.mark.parametrize(
+        ("old", "new"),
+        [({"multiplier": 3.0}, {"factor": 3.0}), ({"max_interval": 7.0}, {"max_delay": 7.0})],
+    )
+    def test_google_deprecated_names(self, old: dict[str, float], new: dict[str, float]) -> None:
+        """``multiplier`` and ``max_interval`` warn and mean ``factor`` and ``max_delay``."""
+        with pytest.warns(DeprecationWarning, match=next(iter(new))):
+            spec = google_operation(**old)  # type: ignore[arg-type]
+        assert spec.effective_backoff == google_operation(**new).effective_backoff  # type: ignore[arg-type]

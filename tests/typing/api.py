@@ -10,6 +10,10 @@ file stays true at run time too.
 from __future__ import annotations
 
 import asyncio
+import json
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, assert_type
 
 import lrpoll
@@ -49,14 +53,27 @@ def specs() -> None:
     assert_type(lrpoll.Backoff.exponential(0.5, factor=2, max_delay=30), lrpoll.Backoff)
     assert_type(lrpoll.Backoff.fixed(1.0), lrpoll.Backoff)
     assert_type(lrpoll.Backoff.linear(1.0, step=0.5), lrpoll.Backoff)
-    assert_type(lrpoll.preset_names(), list[str])
-    assert_type(EXPORT.preset, lrpoll.PresetRef | None)
+    assert_type(lrpoll.registry.preset_names(), list[str])
+    assert_type(EXPORT.preset, lrpoll.registry.PresetRef | None)
+    assert_type(EXPORT.body_error, lrpoll.BodyError | None)
+    rule = lrpoll.BodyError(when="error", code="error.code", codes={498: "auth", "X": "gone"})
+    assert_type(rule.codes, Mapping[int | str, lrpoll.BodyErrorKind] | None)
+    assert_type(lrpoll.BodyError.read_code("498"), int | str | None)
+    arcgis = lrpoll.presets.arcgis_job(task_url="/arcgis/rest/services/S/GPServer/T")
+    assert_type(arcgis, lrpoll.PollSpec)
 
     try:
         lrpoll.PollSpec(status_url="/s/{start.id}", done="status == 'done")
     except lrpoll.SpecError as exc:
         assert_type(exc.field, str)
         assert_type(exc.position, int | None)
+        assert_type(exc.file, str | None)
+    assert_type(lrpoll.loads_spec(json.dumps(data), format="json"), lrpoll.PollSpec)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "spec.json")
+        path.write_text(json.dumps(data))
+        assert_type(lrpoll.load_spec(path), lrpoll.PollSpec)
+        assert_type(lrpoll.load_spec(str(path)), lrpoll.PollSpec)
 
 
 def expressions() -> None:
@@ -72,20 +89,22 @@ def expressions() -> None:
 
 def core() -> None:
     """The sans-I/O core: observations in, decisions out."""
-    obs = lrpoll.Observation(status=200, body={"status": "running", "progress": 10})
-    decision = lrpoll.decide(EXPORT, obs)
-    assert_type(decision, lrpoll.Decision)
-    if isinstance(decision, lrpoll.Running):
+    obs = lrpoll.core.Observation(http_status=200, body={"status": "running", "progress": 10})
+    decision = lrpoll.core.decide(EXPORT, obs)
+    assert_type(decision, lrpoll.core.Decision)
+    if isinstance(decision, lrpoll.core.Running):
         assert_type(decision.delay, float)
         assert_type(decision.progress, float | None)
-    elif isinstance(decision, lrpoll.Succeeded):
+    elif isinstance(decision, lrpoll.core.Succeeded):
         assert_type(decision.result, Any)
-    elif isinstance(decision, lrpoll.Ended):
+    elif isinstance(decision, lrpoll.core.Ended):
         assert_type(decision.error, lrpoll.LrpollError)
     else:
-        assert_type(decision, lrpoll.Retry)
-    assert_type(lrpoll.parse_retry_after("5", received_at=0.0), tuple[float | None, str | None])
-    assert_type(lrpoll.read_progress("40"), tuple[float | None, str | None])
+        assert_type(decision, lrpoll.core.Retry)
+    assert_type(
+        lrpoll.core.parse_retry_after("5", received_at=0.0), tuple[float | None, str | None]
+    )
+    assert_type(lrpoll.core.read_progress("40"), tuple[float | None, str | None])
 
 
 def errors(exc: lrpoll.LrpollError) -> None:
@@ -94,7 +113,7 @@ def errors(exc: lrpoll.LrpollError) -> None:
     assert_type(exc.operation_id, str | None)
     assert_type(exc.status, Any)
     if isinstance(exc, lrpoll.HTTPStatusError):
-        assert_type(exc.status_code, int)
+        assert_type(exc.http_status, int)
         assert_type(exc.body_snippet, str)
     if isinstance(exc, lrpoll.UntrustedURL):
         assert_type(exc.url, str)

@@ -14,16 +14,18 @@ from hypothesis import strategies as st
 from lrpoll import (
     Backoff,
     CancelSpec,
-    Decision,
-    Ended,
     ErrorBudget,
     LrpollError,
     MalformedStatus,
     Messages,
-    Observation,
     PollSpec,
     RequestError,
     ResponseTooLarge,
+)
+from lrpoll.core import (
+    Decision,
+    Ended,
+    Observation,
     Retry,
     Running,
     Succeeded,
@@ -37,7 +39,7 @@ def error_summary(error: LrpollError) -> tuple[Any, ...]:
         str(error),
         error.operation_id,
         safe_repr(error.status),
-        getattr(error, "status_code", None),
+        getattr(error, "http_status", None),
         getattr(error, "body_snippet", None),
     )
 
@@ -242,8 +244,7 @@ error_budgets = st.builds(
     ErrorBudget,
     max_consecutive=st.one_of(st.none(), st.integers(0, 10)),
     max_failing_time=st.one_of(st.none(), small),
-    initial_delay=small,
-    max_delay=small,
+    backoff=st.builds(Backoff.exponential, small, max_delay=small, jitter=st.floats(0.0, 1.0)),
 )
 
 message_sources = st.sampled_from(
@@ -412,7 +413,7 @@ def observations(draw: st.DrawFn) -> Observation:
     if fault is not None and draw(st.booleans()):
         status = None
     return Observation(
-        status=status,
+        http_status=status,
         headers=draw(response_headers),
         body=draw(documents),
         fault=fault,

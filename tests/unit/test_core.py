@@ -11,14 +11,11 @@ import pytest
 from lrpoll import (
     AuthError,
     Backoff,
-    Decision,
-    Ended,
     ErrorBudget,
     HTTPStatusError,
     LrpollError,
     MalformedStatus,
     Messages,
-    Observation,
     OperationCancelled,
     OperationFailed,
     OperationGone,
@@ -26,13 +23,18 @@ from lrpoll import (
     PollTimeout,
     RequestError,
     ResponseTooLarge,
+)
+from lrpoll._core import first_delay, timed_out
+from lrpoll.core import (
+    Decision,
+    Ended,
+    Observation,
     Retry,
     Running,
     Succeeded,
     decide,
     read_progress,
 )
-from lrpoll._core import first_delay, timed_out
 from tests.unit.support import summarize
 
 RUNNING_DOC = {"status": "running", "progress": 40}
@@ -62,7 +64,7 @@ SPEC = make_spec()
 
 def obs(status: int | None = 200, body: Any = None, **fields: Any) -> Observation:
     """An observation with ``status`` and ``body``; other fields as given."""
-    return Observation(status=status, body=body, **fields)
+    return Observation(http_status=status, body=body, **fields)
 
 
 @dataclass(frozen=True)
@@ -257,7 +259,7 @@ class TestClassification:
         decision = decide(SPEC, obs(code, None, snippet="busy"), operation_id="op-1")
         assert isinstance(decision, Retry)
         assert type(decision.error) is HTTPStatusError
-        assert decision.error.status_code == code
+        assert decision.error.http_status == code
         assert decision.error.body_snippet == "busy"
         assert decision.error.operation_id == "op-1"
         assert f"{code}: busy" in str(decision.error)
@@ -273,7 +275,7 @@ class TestClassification:
         assert isinstance(decision, Ended)
         assert decision.state == "error"
         assert type(decision.error) is AuthError
-        assert decision.error.status_code == code
+        assert decision.error.http_status == code
         assert decision.error.status == last
         assert str(decision.error) == (
             f'authentication failed: {code}: {{"error"}} (operation op-2)'
@@ -296,7 +298,7 @@ class TestClassification:
         assert isinstance(decision, Ended)
         assert decision.state == "error"
         assert type(decision.error) is HTTPStatusError
-        assert decision.error.status_code == code
+        assert decision.error.http_status == code
         assert decision.error.body_snippet == "<html>nope</html>"
         assert str(decision.error) == f"unexpected HTTP status: {code}: <html>nope</html>"
 
@@ -637,6 +639,9 @@ class TestStatusUrlUpdates:
         assert decision.status_url is None
 
 
+FULL_JITTER = Backoff.exponential(1.0, max_delay=30.0, jitter=1.0)
+
+
 class TestErrorBudget:
     """Transient faults retry while the budget lasts, then end with the fault's error."""
 
@@ -667,7 +672,7 @@ class TestErrorBudget:
             assert isinstance(decision, Ended)
             assert decision.state == "error"
             assert isinstance(decision.error, HTTPStatusError)
-            assert decision.error.status_code == 503
+            assert decision.error.http_status == 503
         else:
             check(decision, RETRY_HTTP)
 
@@ -683,7 +688,7 @@ class TestErrorBudget:
 
     def test_unlimited(self) -> None:
         """Without limits the millionth fault still retries, after at most ``max_delay``."""
-        spec = make_spec(errors=ErrorBudget(max_consecutive=None, max_delay=30.0))
+        spec = make_spec(errors=ErrorBudget(max_consecutive=None, backoff=FULL_JITTER))
         decision = decide(spec, obs(None, fault=FAULT, errors=10**6, rand=0.999))
         assert isinstance(decision, Retry)
         assert 0.5 <= decision.delay <= 30.0
@@ -693,21 +698,24 @@ class TestErrorBudget:
         [
             (0, 0.5, 0.5),  # 1·2⁰·0.5
             (2, 0.5, 2.0),  # 1·2²·0.5
-            (3, 1.0, 8.0),  # 1·2³, rand clamped to 1
+            (3, 0.0, 8.0),  # 1·2³, no jitter drawn
             (10, 0.5, 15.0),  # capped at max_delay 30, then jitter
-            (2, 0.0, 0.5),  # full jitter floored at min_interval
+            (2, 1.0, 0.5),  # full jitter floored at min_interval
         ],
     )
     def test_retry_delay(self, errors: int, rand: float, delay: float) -> None:
-        """The retry delay is initial·2ⁿ, capped, with full jitter, at least min_interval."""
-        spec = make_spec(errors=ErrorBudget(max_consecutive=None, initial_delay=1.0))
+        """The retry delay is the budget's Backoff (delay·2ⁿ, capped, full jitter), floored."""
+        spec = make_spec(errors=ErrorBudget(max_consecutive=None, backoff=FULL_JITTER))
         decision = decide(spec, obs(None, fault=FAULT, errors=errors, rand=rand))
         assert isinstance(decision, Retry)
         assert decision.delay == delay
 
     def test_floor_below_max_delay(self) -> None:
         """The min_interval floor never lifts a retry above the budget's max_delay."""
-        spec = make_spec(min_interval=5.0, errors=ErrorBudget(initial_delay=1.0, max_delay=2.0))
+        spec = make_spec(
+            min_interval=5.0,
+            errors=ErrorBudget(backoff=Backoff.exponential(1.0, max_delay=2.0, jitter=1.0)),
+        )
         decision = decide(spec, obs(None, fault=FAULT, rand=0.0))
         assert isinstance(decision, Retry)
         assert decision.delay == 2.0

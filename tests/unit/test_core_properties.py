@@ -13,19 +13,21 @@ from hypothesis import strategies as st
 
 from lrpoll import (
     Backoff,
-    Ended,
     LrpollError,
-    Observation,
     PollSpec,
-    Retry,
-    Running,
-    Succeeded,
     TemplateError,
     UrlTemplate,
-    decide,
 )
 from lrpoll._core import first_delay
 from lrpoll._retry_after import backoff_delay, parse_retry_after
+from lrpoll.core import (
+    Ended,
+    Observation,
+    Retry,
+    Running,
+    Succeeded,
+    decide,
+)
 from tests.unit.support import UNIT, backoffs, decision_specs, observations, summarize
 
 BASE_CONTEXT: dict[str, Any] = {

@@ -7,9 +7,17 @@ from typing import Any
 
 import pytest
 
-from lrpoll import Observation, PollSpec, Retry, Running, decide
+from lrpoll import (
+    PollSpec,
+)
 from lrpoll._core import first_delay
 from lrpoll._retry_after import clamp, parse_http_date, parse_retry_after
+from lrpoll.core import (
+    Observation,
+    Retry,
+    Running,
+    decide,
+)
 
 # RFC 9110 §5.6.7's example instant, in its three forms.
 EPOCH_1994 = 784111777.0
@@ -217,7 +225,7 @@ def make_spec(**changes: Any) -> PollSpec:
 
 def running_delay(spec: PollSpec, headers: dict[str, str], **fields: Any) -> Running:
     """The Running decision for a not-done document with ``headers``."""
-    decision = decide(spec, Observation(status=200, headers=headers, body={}, **fields))
+    decision = decide(spec, Observation(http_status=200, headers=headers, body={}, **fields))
     assert isinstance(decision, Running)
     return decision
 
@@ -283,12 +291,12 @@ class TestCoreClamp:
     def test_retry_clamped(self) -> None:
         """A 503's Retry-After is clamped the same way."""
         decision = decide(
-            self.SPEC, Observation(status=503, headers={"retry-after": "100000"}, body=None)
+            self.SPEC, Observation(http_status=503, headers={"retry-after": "100000"}, body=None)
         )
         assert isinstance(decision, Retry)
         assert decision.delay == 300.0
 
     def test_first_poll_clamped(self) -> None:
         """The start response's Retry-After is clamped too."""
-        start = Observation(status=202, headers={"retry-after": "0"})
+        start = Observation(http_status=202, headers={"retry-after": "0"})
         assert first_delay(self.SPEC, start) == (1.0, ())

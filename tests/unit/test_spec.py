@@ -17,12 +17,14 @@ from lrpoll import (
     ErrorBudget,
     Messages,
     PollSpec,
-    PresetRef,
     SpecError,
+)
+from lrpoll._registry import _PRESETS, preset_names
+from lrpoll.registry import (
+    PresetRef,
     preset,
     resolve_preset,
 )
-from lrpoll._registry import _PRESETS, preset_names
 from tests.unit.support import UNIT, poll_specs
 
 if TYPE_CHECKING:
@@ -196,13 +198,28 @@ class TestNested:
             ({"max_consecutive": 2.5}, "errors.max_consecutive"),
             ({"max_failing_time": -1}, "errors.max_failing_time"),
             ({"max_failing_time": math.nan}, "errors.max_failing_time"),
-            ({"initial_delay": math.inf}, "errors.initial_delay"),
-            ({"max_delay": -5}, "errors.max_delay"),
+            ({"backoff": {"delay": math.inf}}, "backoff.delay"),
+            ({"backoff": {"max_delay": -5}}, "backoff.max_delay"),
+            ({"backoff": {"pace": 1}}, "errors.backoff"),
+            ({"backoff": 5}, "errors.backoff"),
         ],
     )
     def test_error_budget(self, fields: dict[str, Any], name: str) -> None:
         """Each bad ErrorBudget field is named."""
         with pytest.raises(SpecError) as info:
+            ErrorBudget(**fields)
+        assert info.value.field == name
+
+    @pytest.mark.parametrize(
+        ("fields", "name"),
+        [
+            ({"initial_delay": math.inf}, "errors.initial_delay"),
+            ({"max_delay": -5}, "errors.max_delay"),
+        ],
+    )
+    def test_error_budget_legacy_names(self, fields: dict[str, Any], name: str) -> None:
+        """The names before ``backoff`` still validate, with a deprecation warning."""
+        with pytest.warns(DeprecationWarning, match="backoff"), pytest.raises(SpecError) as info:
             ErrorBudget(**fields)
         assert info.value.field == name
 
@@ -242,6 +259,54 @@ class TestNested:
         assert cancel.headers == {"A": "b"}
         with pytest.raises(TypeError):
             cancel.headers["A"] = "c"  # type: ignore[index]
+
+
+class TestErrorBudgetBackoff:
+    """ErrorBudget takes a Backoff; the names before it keep working for one release."""
+
+    def test_legacy_names_map_to_backoff(self) -> None:
+        """``initial_delay``/``max_delay`` set the backoff's delay and ceiling, with a warning."""
+        with pytest.warns(DeprecationWarning, match="backoff=Backoff.exponential"):
+            old = ErrorBudget(initial_delay=0.5, max_delay=4.0)
+        assert old == ErrorBudget(backoff=Backoff.exponential(0.5, max_delay=4.0, jitter=1.0))
+        with pytest.warns(DeprecationWarning, match="backoff.delay"):
+            assert old.initial_delay == 0.5
+        with pytest.warns(DeprecationWarning, match="backoff.max_delay"):
+            assert old.max_delay == 4.0
+
+    def test_json_form(self) -> None:
+        """The backoff is a nested object in JSON; the older keys still read, silently."""
+        budget = ErrorBudget(max_consecutive=3, backoff=Backoff.exponential(0.2, max_delay=9.0))
+        spec = PollSpec(status_url="/s", done="done", errors=budget)
+        data = spec.to_json()
+        assert data["errors"]["backoff"]["delay"] == 0.2
+        assert PollSpec.from_json(data) == spec
+        legacy = ErrorBudget.from_json({"max_consecutive": 3, "initial_delay": 0.2})
+        assert legacy.backoff == Backoff.exponential(0.2, max_delay=30.0, jitter=1.0)
+
+
+class TestOnePacing:
+    """``interval`` and ``backoff`` say the same thing: overriding one replaces the other."""
+
+    def test_override_interval_on_a_backoff_preset(self) -> None:
+        """A preset built with a Backoff (Google) takes an ``interval`` override."""
+        data = {"preset": "google", "params": {}, "overrides": {"interval": 5}}
+        spec = PollSpec.from_json(data)
+        assert (spec.interval, spec.backoff) == (5, None)
+        assert spec.effective_backoff == Backoff.fixed(5)
+        assert PollSpec.from_json(spec.to_json()) == spec
+
+    def test_replace(self) -> None:
+        """``replace(backoff=...)`` on an interval spec, and the reverse, need no clearing."""
+        spec = PollSpec(status_url="/s", done="done", interval=2)
+        slower = spec.replace(backoff=Backoff.exponential(1.0))
+        assert (slower.interval, slower.backoff) == (None, Backoff.exponential(1.0))
+        assert slower.replace(interval=3).effective_backoff == Backoff.fixed(3)
+
+    def test_both_still_refused(self) -> None:
+        """Giving both at once is still the error it was."""
+        with pytest.raises(SpecError, match="not both"):
+            PollSpec(status_url="/s", done="done").replace(interval=2, backoff=Backoff())
 
 
 class TestStatusRules:

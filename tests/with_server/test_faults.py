@@ -12,7 +12,7 @@ from lrpoll.testing import FakeLROServer, JobScript
 from tests.helpers import doc, export_spec, now, poll_times, retry_requests
 
 
-def _budget(**kwargs: float | int | None) -> lrpoll.ErrorBudget:
+def _budget(**kwargs: float | int | lrpoll.Backoff | None) -> lrpoll.ErrorBudget:
     return lrpoll.ErrorBudget(**kwargs)  # type: ignore[arg-type]
 
 
@@ -43,7 +43,7 @@ class TestServerErrors:
             with pytest.raises(lrpoll.HTTPStatusError) as info:
                 await op
         error = info.value
-        assert error.status_code == 503
+        assert error.http_status == 503
         assert "injected failure" in error.body_snippet
         assert error.status == job.document()  # the last status document, not the error page
         assert op.status == job.document()
@@ -55,7 +55,11 @@ class TestServerErrors:
         """max_failing_time ends the operation once it has been failing that long."""
         job = server.add_job(JobScript.slow())
         server.fail_next("*/status", times=1000)
-        budget = _budget(max_consecutive=None, max_failing_time=10.0, max_delay=2.0)
+        budget = _budget(
+            max_consecutive=None,
+            max_failing_time=10.0,
+            backoff=lrpoll.Backoff.exponential(1.0, max_delay=2.0, jitter=1.0),
+        )
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
             op = scheduler.watch(server.status_url(job.id), export_spec(errors=budget))
             with pytest.raises(lrpoll.HTTPStatusError):
@@ -81,7 +85,7 @@ class TestServerErrors:
             async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
                 with pytest.raises(lrpoll.AuthError) as info:
                     await scheduler.watch(server.status_url(job.id), export_spec())
-        assert info.value.status_code == 401
+        assert info.value.http_status == 401
         assert len(server.requests) == 1
 
 
@@ -242,7 +246,9 @@ class TestHostHealth:
         jobs = [server.add_job(JobScript.success(polls=2)) for _ in range(100)]
         server.fail_next("*/status", times=300)
         # Budgets wide enough that no op fails because of the bucket's pacing.
-        budget = _budget(max_consecutive=None, initial_delay=0.5, max_delay=2.0)
+        budget = _budget(
+            max_consecutive=None, backoff=lrpoll.Backoff.exponential(0.5, max_delay=2.0, jitter=1.0)
+        )
         spec = export_spec(errors=budget)
         async with lrpoll.Scheduler(
             base_url=server.base_url, retry_rate=rate, retry_burst=burst, seed=7

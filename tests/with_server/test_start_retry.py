@@ -63,7 +63,11 @@ class TestStartRetries:
 
     async def test_a_refused_connection_is_always_retried(self) -> None:
         """Nothing reached the server, so even a POST is sent again, within the budget."""
-        spec = export_spec(errors=lrpoll.ErrorBudget(max_consecutive=2, initial_delay=0.01))
+        spec = export_spec(
+            errors=lrpoll.ErrorBudget(
+                max_consecutive=2, backoff=lrpoll.Backoff.exponential(0.01, jitter=1.0)
+            )
+        )
         sender = CountingSender(AiohttpSender(limits=lrpoll.Limits()))
         async with lrpoll.Scheduler(base_url="http://127.0.0.1:9", sender=sender) as scheduler:
             with pytest.raises(lrpoll.RequestError, match="ClientConnectorError"):
@@ -118,9 +122,9 @@ class TestStartDecision:
 
         spec = export_spec(start_retry=rule)
         fault = lrpoll.RequestError("connect failed") if status is None else None
-        obs = lrpoll.Observation(status=status, fault=fault, sent=sent)
+        obs = lrpoll.core.Observation(http_status=status, fault=fault, sent=sent)
         verdict = start_decision(spec, obs, method=method)
-        assert isinstance(verdict, lrpoll.Retry) is retried
+        assert isinstance(verdict, lrpoll.core.Retry) is retried
         assert verdict is not None
 
     def test_azure_preset_follows_azure_core(self) -> None:
@@ -154,7 +158,7 @@ class TestResultFetch:
             interval=0.1,
             min_interval=0,
             done="status == 'done'",
-            errors=lrpoll.ErrorBudget(initial_delay=0.01),
+            errors=lrpoll.ErrorBudget(backoff=lrpoll.Backoff.exponential(0.01, jitter=1.0)),
         )
         async with lrpoll.Scheduler(base_url=base) as scheduler:
             op = await scheduler.start("POST", "/start", spec=spec)
@@ -179,7 +183,12 @@ class TestRequiredFields:
 
         base = await serve(web.post("/things/x", start), web.get("/operations/1", monitor))
         spec = lrpoll.presets.azure_lro(
-            interval=0.0, min_interval=0.0, errors={"max_consecutive": 2, "initial_delay": 0.1}
+            interval=0.0,
+            min_interval=0.0,
+            errors={
+                "max_consecutive": 2,
+                "backoff": {"kind": "exponential", "delay": 0.1, "jitter": 1.0},
+            },
         )
         async with lrpoll.Scheduler(base_url=base) as scheduler:
             op = await scheduler.start("POST", "/things/x", spec=spec)

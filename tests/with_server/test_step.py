@@ -57,7 +57,7 @@ class TestPlainLoop:
                 lrpoll.checkpoint_for(server.status_url(job.id), spec, operation_id="a", now=T0)
             )
             result, steps = await run_loop(transport, path, at=T0)
-        assert isinstance(result.decision, lrpoll.Succeeded)
+        assert isinstance(result.decision, lrpoll.core.Succeeded)
         stepped = result.decision.result
         stepped_polls = len(server.requests_to(f"*/{job.id}/status"))
         assert steps == stepped_polls  # one request per step
@@ -84,7 +84,7 @@ class TestPlainLoop:
             result, steps = await run_loop(transport, path, at=T0, moves={3: 3600.0})
         assert steps == 3
         assert not result.sent
-        assert isinstance(result.decision, lrpoll.Ended)
+        assert isinstance(result.decision, lrpoll.core.Ended)
         assert isinstance(result.decision.error, lrpoll.PollTimeout)
         assert len(server.requests_to(f"*/{job.id}/status")) == 2
 
@@ -120,7 +120,7 @@ class TestPlainLoop:
         text = lrpoll.checkpoint_for(server.status_url(job.id), export_spec(), now=T0)
         async with lrpoll.Transport.open(server.base_url) as transport:
             result = await lrpoll.step(text, transport=transport, now=T0)
-        assert isinstance(result.decision, lrpoll.Retry)
+        assert isinstance(result.decision, lrpoll.core.Retry)
         assert (result.throttled, result.retry_after, result.due) == (True, 7.0, T0 + 7)
         assert result.checkpoint is not None
         assert json.loads(result.checkpoint)["errors"] == 1

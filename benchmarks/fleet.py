@@ -1,0 +1,211 @@
+"""Fleet figures: one fleet worker beside the in-process Scheduler, in the same run.
+
+    python -m benchmarks.fleet                 # N = 2 000 operations x 5 polls, 20 000 for memory
+    python -m benchmarks.fleet --ops 5000 --memory-ops 100000
+    python -m benchmarks.fleet --tiny          # the smoke test's size
+
+Starts its own redis-server (Debian's, on a free loopback port, temporary directory,
+no persistence) and the benchmark fast server, both stopped by PID on the way out.
+Prints one JSON object:
+
+- ``scheduler_polls_per_s`` / ``fleet_polls_per_s``: N operations, each done after K polls
+  at a 1 ms interval, drained by an in-process `lrpoll.Scheduler` (100 slots) and then by
+  one `lrpoll.fleet.Worker` (100 slots, one process, Redis on loopback); ``ratio`` is
+  fleet / scheduler;
+- ``round_trips_per_poll``: Redis pipelines the worker sent per request it sent;
+- ``redis_bytes_per_op``: Redis ``used_memory`` growth per enrolled operation, over
+  ``memory_ops`` operations (with ``checkpoint_bytes``, the size of one checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import lrpoll
+from lrpoll.fleet import Fleet, Worker
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _stop(proc: subprocess.Popen[Any]) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _start_redis(workdir: str) -> tuple[subprocess.Popen[bytes], str]:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise SystemExit("redis-server not found on PATH (apt-get install redis-server)")
+    port = _free_port()
+    args = [exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir]
+    args += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return proc, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.02)
+    _stop(proc)
+    raise SystemExit("redis-server did not start")
+
+
+def _start_server() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.fastserver", "--port", "0", "--loop", "asyncio"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    port = int(proc.stdout.readline())
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _spec() -> lrpoll.PollSpec:
+    return lrpoll.PollSpec(
+        status_url="{+request_url}",
+        interval=0.001,
+        min_interval=0.0,
+        done="status == 'done'",
+        progress="progress",
+    )
+
+
+def _urls(base: str, tag: str, n: int, polls: int) -> list[str]:
+    return [f"{base}/op/{tag}-{i}?done_after={polls}" for i in range(n)]
+
+
+async def _scheduler(base: str, n: int, polls: int) -> float:
+    spec = _spec()
+    async with lrpoll.Scheduler(base_url=base, slots=100) as scheduler:
+        start = time.perf_counter()
+        ops = [scheduler.watch(url, spec) for url in _urls(base, "s", n, polls)]
+        async for op in scheduler.as_completed(ops):
+            if op.state != "succeeded":
+                raise RuntimeError(f"scheduler: {op.error!r}")
+        return n * polls / (time.perf_counter() - start)
+
+
+async def _fleet(redis_url: str, base: str, n: int, polls: int) -> dict[str, float]:
+    spec = _spec()
+    async with Fleet(redis_url, namespace="bench") as fleet:
+        calls = []
+        for i, url in enumerate(_urls(base, "f", n, polls)):
+            token = lrpoll.checkpoint_for(url, spec, operation_id=f"f-{i}")
+            calls.append(
+                fleet.scripts.enroll(f"f-{i}", token, "default", state="running", sched="due")
+            )
+        for k in range(0, len(calls), 1000):
+            await fleet.scripts.run(fleet.redis, calls[k : k + 1000])
+        worker = Worker(redis_url, namespace="bench", slots=100, max_sleep=0.01)
+        worker.auth("default", trusted_origins=[base])
+        start = time.perf_counter()
+        task = asyncio.create_task(worker.run())
+        # Each operation takes exactly `polls` completions (no faults here): wait for them
+        # without asking Redis, so the waiting costs the worker's process nothing.
+        while worker.statistics.completed < n * polls:  # noqa: ASYNC110 (a counter, no event)
+            await asyncio.sleep(0.01)
+        elapsed = time.perf_counter() - start
+        worker.close()
+        await task
+        stats = worker.statistics
+        counts = await fleet.counts()
+        if counts["due"] or counts["leased"]:
+            raise RuntimeError(f"fleet: operations left on the schedule: {counts}")
+        if stats.stale:
+            raise RuntimeError(f"fleet: {stats.stale} stale completions")
+        return {
+            "polls_per_s": stats.sent / elapsed,
+            "round_trips_per_poll": stats.round_trips / max(1, stats.sent),
+            "polls": stats.sent,
+        }
+
+
+async def _memory(redis_url: str, base: str, n: int) -> dict[str, float]:
+    spec = _spec()
+    async with Fleet(redis_url, namespace="memory") as fleet:
+        before = (await fleet.redis.info("memory"))["used_memory"]
+        token = ""
+        for k in range(0, n, 1000):
+            calls = []
+            for i in range(k, min(n, k + 1000)):
+                token = lrpoll.checkpoint_for(
+                    f"{base}/op/m-{i}?done_after=5", spec, operation_id=f"m-{i}"
+                )
+                calls.append(
+                    fleet.scripts.enroll(f"m-{i}", token, "default", state="running", sched="due")
+                )
+            await fleet.scripts.run(fleet.redis, calls)
+        after = (await fleet.redis.info("memory"))["used_memory"]
+        return {"redis_bytes_per_op": (after - before) / n, "checkpoint_bytes": len(token)}
+
+
+async def _run(args: argparse.Namespace, redis_url: str, base: str) -> dict[str, Any]:
+    sched = await _scheduler(base, args.ops, args.polls)
+    fleet = await _fleet(redis_url, base, args.ops, args.polls)
+    memory = await _memory(redis_url, base, args.memory_ops)
+    return {
+        "ops": args.ops,
+        "polls_per_op": args.polls,
+        "memory_ops": args.memory_ops,
+        "scheduler_polls_per_s": round(sched),
+        "fleet_polls_per_s": round(fleet["polls_per_s"]),
+        "ratio": round(fleet["polls_per_s"] / sched, 3),
+        "fleet_polls": fleet["polls"],
+        "round_trips_per_poll": round(fleet["round_trips_per_poll"], 3),
+        "redis_bytes_per_op": round(memory["redis_bytes_per_op"]),
+        "checkpoint_bytes": memory["checkpoint_bytes"],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=2000)
+    parser.add_argument("--polls", type=int, default=5)
+    parser.add_argument("--memory-ops", type=int, default=20_000)
+    parser.add_argument("--tiny", action="store_true", help="N = 50, memory over 200")
+    args = parser.parse_args(argv)
+    if args.tiny:
+        args.ops, args.polls, args.memory_ops = 50, 2, 200
+    with tempfile.TemporaryDirectory() as workdir:
+        redis, redis_url = _start_redis(workdir)
+        try:
+            server, base = _start_server()
+            try:
+                result = asyncio.run(_run(args, redis_url, base))
+            finally:
+                _stop(server)
+        finally:
+            _stop(redis)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

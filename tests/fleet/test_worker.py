@@ -1,0 +1,281 @@
+"""A fleet worker drives enrolled operations to their ends against the fake export server.
+
+Worker and fake run in the test's event loop on real time; Redis is a real server.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import pytest
+
+import lrpoll
+from lrpoll.fleet import Fleet, FleetOperation, Worker
+from lrpoll.testing import FakeLROServer, JobScript
+from tests.helpers import export_spec
+
+from .support import until
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable
+
+SHARDS = 4
+CANCEL = lrpoll.CancelSpec(url="/api/exports/{start.jobId}/cancel", method="POST")
+
+
+def spec(**overrides: Any) -> lrpoll.PollSpec:
+    """The export spec, polling every 20 ms of real time."""
+    return export_spec(interval=0.02, **overrides)
+
+
+@asynccontextmanager
+async def running(worker: Worker) -> AsyncIterator[Worker]:
+    """``worker`` running in the background for the block, closed at its end."""
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker.run)
+        yield worker
+        worker.close()
+
+
+async def wait_done(
+    fleet: Fleet, ids: Iterable[str], *, within: float = 30
+) -> dict[str, FleetOperation]:
+    """The operations once every one of ``ids`` has ended (watching the event streams)."""
+    pending = set(ids)
+    with anyio.fail_after(within):
+        async for event in fleet.events(from_start=True, block=0.1):
+            if event.kind == "done":
+                pending.discard(event.id)
+            if not pending:
+                break
+    out = {}
+    for op_id in ids:
+        op = await fleet.get(op_id)
+        assert op is not None
+        out[op_id] = op
+    return out
+
+
+async def stopped(fleet: Fleet, op_id: str) -> FleetOperation | None:
+    """The operation once the schedule has it stopped, else None."""
+    op = await fleet.get(op_id)
+    return op if op is not None and op.sched == "stopped" else None
+
+
+def status_polls(server: FakeLROServer, job_id: str) -> int:
+    """How many status polls ``job_id`` got."""
+    return sum(1 for r in server.requests if r.path.endswith(f"/{job_id}/status"))
+
+
+def worker(redis_url: str, namespace: str, server: FakeLROServer, **kwargs: Any) -> Worker:
+    w = Worker(redis_url, namespace=namespace, shards=SHARDS, max_sleep=0.05, **kwargs)
+    w.auth("default", trusted_origins=[server.base_url])
+    return w
+
+
+async def test_same_results_as_the_scheduler(redis_url: str, namespace: str) -> None:
+    """Operations polled by a fleet worker end as the in-process Scheduler's do: same
+    states, results, errors and number of polls."""
+    scripts = [
+        JobScript.fail_at(2, f"disk {i} full")
+        if i % 4 == 0
+        else JobScript.success(polls=i % 3, result={"n": i})
+        for i in range(24)
+    ]
+    async with FakeLROServer() as server:
+        fleet_jobs = [server.add_job(s) for s in scripts]
+        local_jobs = [server.add_job(s) for s in scripts]
+        async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+            for job in fleet_jobs:
+                await fleet.enroll_url(server.status_url(job.id), spec(), operation_id=job.id)
+            async with running(worker(redis_url, namespace, server, slots=8)) as w:
+                ops = await wait_done(fleet, [j.id for j in fleet_jobs])
+            assert await fleet.counts() == {"due": 0, "leased": 0, "stale": 0}
+        local: list[tuple[lrpoll.Operation, Any]] = []
+        async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
+            handles = [scheduler.watch(server.status_url(j.id), spec()) for j in local_jobs]
+            for handle in handles:
+                try:
+                    local.append((handle, await handle))
+                except lrpoll.LrpollError:
+                    local.append((handle, None))
+        for fjob, ljob, (handle, result) in zip(fleet_jobs, local_jobs, local, strict=True):
+            op = ops[fjob.id]
+            assert op.state == handle.state
+            assert op.result == result
+            assert op.progress == handle.progress
+            if handle.error is None:
+                assert op.error is None
+            else:
+                assert op.error == {
+                    "type": type(handle.error).__name__,
+                    "message": handle.error.message,
+                }
+            assert status_polls(server, fjob.id) == status_polls(server, ljob.id)
+        assert w.statistics.stale == 0
+        assert w.statistics.round_trips <= 2 * w.statistics.claimed
+
+
+async def test_credentials_only_to_the_profile_origins(redis_url: str, namespace: str) -> None:
+    """The worker sends its profile's token to the profile's origin, and refuses a status
+    URL off its origins before anything is sent, as the Scheduler does."""
+    async with FakeLROServer(bearer="s3cret-token") as server:
+        good = server.add_job(JobScript.success(polls=1))
+        bad = server.add_job(JobScript.success(polls=1))
+        elsewhere = server.status_url(bad.id).replace("127.0.0.1", "localhost")
+        async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+            await fleet.enroll_url(server.status_url(good.id), spec(), operation_id="good")
+            await fleet.enroll_url(elsewhere, spec(), operation_id="bad")
+            w = Worker(redis_url, namespace=namespace, shards=SHARDS, max_sleep=0.05)
+            w.auth("default", {server.base_url: lrpoll.BearerToken("s3cret-token")})
+            async with running(w):
+                ops = await wait_done(fleet, ["good", "bad"])
+    assert ops["good"].state == "succeeded"
+    assert ops["bad"].state == "error"
+    assert ops["bad"].error is not None
+    assert ops["bad"].error["type"] == "UntrustedURL"
+    assert status_polls(server, bad.id) == 0
+
+
+async def test_cancel_through_the_fleet(redis_url: str, namespace: str) -> None:
+    """fleet.cancel() has a worker send the cancel request once, then poll until the
+    server confirms: the operation ends cancelled, as the fake job did."""
+    async with FakeLROServer() as server:
+        job = server.add_job(JobScript.slow(cancel="async", cancel_polls=2))
+        async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+            await fleet.enroll_url(
+                server.status_url(job.id),
+                spec(cancel=CANCEL),
+                operation_id="c",
+                start={"jobId": job.id},
+            )
+            async with running(worker(redis_url, namespace, server)) as w:
+                await until(lambda: status_polls(server, job.id) >= 2)
+                assert await fleet.cancel("c") == "requested"
+                assert await fleet.cancel("c") in ("requested", "sent")
+                op = (await wait_done(fleet, ["c"]))["c"]
+    assert op.state == "cancelled"
+    assert job.state == "cancelled"
+    assert op.cancel == "sent"
+    assert w.statistics.cancels == 1
+    assert (
+        Counter(r.path.rsplit("/", 1)[-1] for r in server.requests if r.method == "POST")["cancel"]
+        == 1
+    )
+
+
+async def test_cancel_without_a_cancel_request_stops(redis_url: str, namespace: str) -> None:
+    """A cancel of an operation whose spec has no cancel request stops it, as a Scheduler's."""
+    async with FakeLROServer() as server:
+        job = server.add_job(JobScript.slow())
+        async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+            await fleet.enroll_url(server.status_url(job.id), spec(), operation_id="s")
+            async with running(worker(redis_url, namespace, server)):
+                await fleet.cancel("s")
+                op = await until(lambda: stopped(fleet, "s"))
+    assert op.cancel == "unsupported"
+
+
+async def test_stop_and_resume(redis_url: str, namespace: str) -> None:
+    """A stopped operation is not claimed; resumed, it is polled to its end."""
+    async with FakeLROServer() as server:
+        job = server.add_job(JobScript.success(polls=20))
+        async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+            await fleet.enroll_url(server.status_url(job.id), spec(), operation_id="r")
+            async with running(worker(redis_url, namespace, server)) as w:
+                await until(lambda: status_polls(server, job.id) >= 3)
+                await fleet.stop("r")
+                await until(lambda: stopped(fleet, "r"))
+                polls = status_polls(server, job.id)
+                claimed = w.statistics.claimed
+                await anyio.sleep(0.2)  # several worker loops: nothing claims it
+                assert status_polls(server, job.id) == polls
+                assert w.statistics.claimed == claimed
+                assert await fleet.resume("r") == "stopped"
+                done = (await wait_done(fleet, ["r"]))["r"]
+    assert done.state == "succeeded"
+    assert done.progress == 100
+
+
+@pytest.mark.parametrize("profile", ["other"])
+async def test_unknown_profile_waits_for_a_worker_that_has_it(
+    redis_url: str, namespace: str, profile: str
+) -> None:
+    """An operation whose auth profile this worker lacks is released, not failed."""
+    async with FakeLROServer() as server:
+        job = server.add_job(JobScript.success(polls=1))
+        async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+            await fleet.enroll_url(
+                server.status_url(job.id), spec(), operation_id="p", auth=profile
+            )
+            async with running(worker(redis_url, namespace, server, release_delay=60)) as w:
+                await until(lambda: w.statistics.completed >= 1)
+            op = await fleet.get("p")
+    assert op is not None
+    assert op.sched == "due"
+    assert op.state == "running"
+    assert status_polls(server, job.id) == 0
+
+
+async def test_shard_count_is_checked(redis_url: str, namespace: str) -> None:
+    """A client with another shard count than the namespace's is refused."""
+    async with Fleet(redis_url, namespace=namespace, shards=SHARDS):
+        pass
+    with pytest.raises(ValueError, match="shards"):
+        async with Fleet(redis_url, namespace=namespace, shards=SHARDS + 1):
+            pass
+
+
+async def test_enroll_checkpoint_is_idempotent(redis_url: str, namespace: str) -> None:
+    """Enrolling one checkpoint three times gives one operation."""
+    token = lrpoll.checkpoint_for("http://127.0.0.1:9/x", spec(), operation_id="same")
+    async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+        for _ in range(3):
+            assert await fleet.enroll(token) == "same"
+        assert await fleet.counts() == {"due": 1, "leased": 0, "stale": 0}
+
+
+async def test_worker_clock_skew_changes_nothing(
+    redis_url: str, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker whose wall clock is an hour ahead steps on Redis's clock: operations with a
+    60 s deadline are not timed out, and due times come from Redis TIME."""
+    import time
+
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 3600)
+    async with FakeLROServer() as server:
+        jobs = [server.add_job(JobScript.success(polls=2)) for _ in range(5)]
+        async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+            for job in jobs:
+                await fleet.enroll_url(
+                    server.status_url(job.id), spec(max_duration=60), operation_id=job.id
+                )
+            async with running(worker(redis_url, namespace, server)):
+                ops = await wait_done(fleet, [j.id for j in jobs])
+    assert {op.state for op in ops.values()} == {"succeeded"}
+
+
+async def test_stopped_checkpoint_resumes_in_the_fleet(redis_url: str, namespace: str) -> None:
+    """A checkpoint of an operation stopped in a Scheduler is enrolled stopped; resumed
+    through the fleet, a worker polls it to its end."""
+    async with FakeLROServer() as server:
+        job = server.add_job(JobScript.success(polls=6))
+        async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
+            op = scheduler.watch(server.status_url(job.id), spec(), operation_id="moved")
+            await until(lambda: status_polls(server, job.id) >= 2)
+            op.stop()
+            token = op.checkpoint()
+        async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+            assert await fleet.enroll(token) == "moved"
+            stored = await fleet.get("moved")
+            assert stored is not None
+            assert (stored.sched, stored.state) == ("stopped", "running")
+            async with running(worker(redis_url, namespace, server)):
+                assert await fleet.resume("moved") == "stopped"
+                done = (await wait_done(fleet, ["moved"]))["moved"]
+    assert done.state == "succeeded"
+    assert job.state == "done"
