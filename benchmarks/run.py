@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import http.client
 import json
 import os
@@ -488,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--tiny", action="store_true", help="N about 50, seconds (smoke test)")
     parser.add_argument("--only", help="comma-separated contender names (CEIL always runs)")
     parser.add_argument("--scenarios", help="comma-separated: saturate,memory,lateness,drain")
+    parser.add_argument("--ns", help="comma-separated N for the saturate figures")
     parser.add_argument("--reps", type=int, help="fresh processes per figure")
     parser.add_argument("--windows", type=int, help="samples per process")
     parser.add_argument("--out", type=Path, help="results directory")
@@ -516,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
         print(tables(saved["results"]))
         return 0
     mode = MODES["tiny" if args.tiny else "quick" if args.quick else "full"]
+    if args.ns:
+        mode = dataclasses.replace(mode, saturate_ns=tuple(int(n) for n in args.ns.split(",")))
     reps = args.reps or mode.reps
     windows = args.windows or mode.windows
     only = set(args.only.split(",")) if args.only else None
