@@ -106,7 +106,7 @@ async def _scheduler(base: str, n: int, polls: int) -> float:
     spec = _spec()
     async with lrpoll.Scheduler(base_url=base, slots=100) as scheduler:
         start = time.perf_counter()
-        ops = [scheduler.watch(url, spec) for url in _urls(base, "s", n, polls)]
+        ops = [await scheduler.watch(url, spec) for url in _urls(base, "s", n, polls)]
         async for op in scheduler.as_completed(ops):
             if op.state != "succeeded":
                 raise RuntimeError(f"scheduler: {op.error!r}")

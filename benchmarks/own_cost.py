@@ -59,7 +59,7 @@ async def _run(ops: int, polls: int, spec: lrpoll.PollSpec) -> float:
         base_url="http://127.0.0.1:1", slots=100, sender=_CannedSender()
     ) as scheduler:
         for i in range(ops):
-            scheduler.watch(f"/op/{i}", spec)
+            await scheduler.watch(f"/op/{i}", spec)
         # Sampling a counter: there is no event to wait on.
         while scheduler.statistics().polls_sent < ops:  # noqa: ASYNC110
             await asyncio.sleep(0)

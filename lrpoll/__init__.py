@@ -55,6 +55,7 @@ from ._spec import (
 )
 from ._specfile import SpecFormat, load_spec, loads_spec
 from ._step import StepResult, checkpoint_for, step
+from ._store import CheckpointStore, DirectoryStore
 from ._transport import Transport
 
 # isort: split
@@ -80,7 +81,9 @@ __all__ = [
     "CancelSpec",
     "CancelToken",
     "CheckpointError",
+    "CheckpointStore",
     "Credential",
+    "DirectoryStore",
     "ErrorBudget",
     "Expression",
     "FormField",

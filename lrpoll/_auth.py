@@ -8,6 +8,7 @@ Every provider's ``repr`` hides its secret, and `secrets()` feeds the log redact
 from __future__ import annotations
 
 import base64
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -50,6 +51,14 @@ class BearerToken:
 
     token: str | Callable[[], str] = field(repr=False)
     header: str = "Authorization"
+
+    def __post_init__(self) -> None:
+        # A warning-level log record, not a Python warning (never the value itself).
+        if isinstance(self.token, str) and self.token[:7].lower() == "bearer ":
+            logging.getLogger("lrpoll").warning(
+                "BearerToken value starts with 'Bearer ': the header would read"
+                " 'Bearer Bearer ...'; pass the token alone"
+            )
 
     def apply(
         self,

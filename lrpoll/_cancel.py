@@ -174,13 +174,12 @@ class CancelToken:
     async def cancel(self) -> list[CancelOutcome]:
         """Cancel every operation on the token on the server; the outcomes, in no order.
 
-        Requests go out concurrently, bounded by each scheduler's slots.
+        Requests go out concurrently, bounded by each scheduler's slots. An operation
+        whose spec has no `CancelSpec` is stopped, with a ``not_supported`` outcome
+        (as `Operation.cancel` gives).
         """
         self._set("cancelled")
-        ops = [op for op in self.operations if op.spec.cancel is not None]
-        for op in self.operations:
-            if op.spec.cancel is None:
-                op.stop()
+        ops = list(self.operations)
         outcomes: list[CancelOutcome] = []
 
         async def one(op: _Handle) -> None:
@@ -251,6 +250,9 @@ class CancelHost(Protocol):
     def unconfirmed(self, rec: OpRecord) -> None:
         """No confirmation in time: back to ``running``."""
 
+    def stop(self, rec: OpRecord) -> None:
+        """Stop polling ``rec`` on the client side."""
+
     async def settled(self, rec: OpRecord) -> None:
         """Return once ``rec`` ended or stopped."""
 
@@ -262,14 +264,20 @@ async def drive_cancel(rec: OpRecord, host: CancelHost) -> CancelOutcome:
     """Send the cancel request of ``rec`` at most once, then wait for the server's confirmation.
 
     Every caller (concurrent ones included) shares the one request and gets the same
-    kind of outcome.
-
-    Raises:
-        SpecError: when the spec has no `CancelSpec` (nothing is sent).
+    kind of outcome. A spec without a `CancelSpec` sends nothing: the operation is
+    stopped (the client gives up on it) and the outcome is ``not_supported``.
     """
     cancel = rec.spec.cancel
     if cancel is None:
-        raise SpecError("this operation's spec has no cancel request", field="cancel")
+        if not rec.done:
+            host.stop(rec)
+        return CancelOutcome(
+            "not_supported" if rec.state == "stopped" else "already_finished",
+            rec.op_id,
+            rec.state,
+            message="the spec has no cancel request: nothing was sent"
+            + ("; polling was stopped" if rec.state == "stopped" else ""),
+        )
     extras = rec.more()
     request = extras.cancel
     if request is None:
@@ -365,6 +373,9 @@ class _OneShot:
 
     def unconfirmed(self, rec: OpRecord) -> None:
         pass
+
+    def stop(self, rec: OpRecord) -> None:
+        pass  # never asked: `cancel_step` refuses a spec without a CancelSpec first
 
     async def settled(self, rec: OpRecord) -> None:
         pass

@@ -499,8 +499,14 @@ def timed_out(
             if spec.max_duration
             else ("deadline reached")
         )
-    error = PollTimeout(reason, operation_id=operation_id, status=_document(obs))
-    return _ended(spec, obs, "timed_out", error, base)
+    document = _document(obs)
+    ended = _ended(spec, obs, "timed_out", PollTimeout(reason), base)
+    if document is not None:
+        # The error says what the server last reported, so a condition that never
+        # matched shows; the rendered message for people keeps the reason alone.
+        reason += f"; last status: {json_snippet(document, limit=120)}"
+    error = PollTimeout(reason, operation_id=operation_id, status=document)
+    return Ended(ended.state, error, ended.message, ended.warnings)
 
 
 def _transient(

@@ -18,6 +18,7 @@ from urllib.parse import quote
 import jmespath
 import jmespath.exceptions
 import jmespath.functions
+import jmespath.lexer
 import jmespath.parser
 
 from . import _jsvalues
@@ -76,6 +77,7 @@ class _Functions(jmespath.functions.Functions):
 _FUNCTIONS: Final = _Functions()
 _OPTIONS: Final = jmespath.Options(custom_functions=_FUNCTIONS)
 _PARSER: Final = jmespath.parser.Parser()
+
 
 #: Names of the functions expressions may call (JMESPath's built-ins and lrpoll's).
 FUNCTION_NAMES: Final = frozenset(_FUNCTIONS.FUNCTION_TABLE)
@@ -148,6 +150,47 @@ def _jp_equals(x: Any, y: Any) -> bool:
     return bool(x == y)
 
 
+_COMPARATORS: Final = frozenset({"eq", "ne", "lt", "gt", "lte", "gte"})
+
+
+def _check_quoted_operands(source: str, field: str) -> None:
+    """Refuse ``status == "done"``: in JMESPath ``"done"`` is the field ``done``.
+
+    A double-quoted identifier compared with anything but a literal is almost always
+    a string written in the wrong quotes, and such a condition never holds. A quoted
+    field that needs its quotes stays possible as ``@."job-state"``, or compared with a
+    literal (``"job-state" == 'done'``).
+
+    Raises:
+        SpecError: naming the field, the position of the quoted identifier and the fix.
+    """
+    tokens = list(jmespath.lexer.Lexer().tokenize(source))  # a lexer holds state: one each
+    found = None
+    for i, token in enumerate(tokens):
+        if token["type"] != "quoted_identifier":
+            continue
+        before = tokens[i - 1]["type"] if i > 0 else None
+        after = tokens[i + 1]["type"] if i + 1 < len(tokens) else None
+        if before == "dot" or after in ("dot", "lbracket"):
+            continue  # part of a path: a field by intent
+        if before in _COMPARATORS:
+            other = tokens[i - 2]["type"] if i > 1 else None
+        elif after in _COMPARATORS:
+            other = tokens[i + 2]["type"] if i + 2 < len(tokens) else None
+        else:
+            continue
+        if other != "literal":
+            found = token
+    if found is not None:
+        name = found["value"]
+        raise SpecError(
+            f'"{name}" is a field name in JMESPath, not a string, so this comparison '
+            f"never holds; write '{name}' (single quotes) for the string",
+            field=field,
+            position=found["start"],
+        )
+
+
 class Expression:
     """A JMESPath expression, validated and compiled once.
 
@@ -191,6 +234,7 @@ class Expression:
         except jmespath.exceptions.JMESPathError as exc:
             raise SpecError(f"invalid JMESPath: {exc}", field=field) from None
         _check_functions(parsed.parsed, field, source)
+        _check_quoted_operands(source, field)
         self._search = self._fast_path(parsed.parsed) or (
             lambda doc: parsed.search(doc, options=_OPTIONS)
         )

@@ -18,7 +18,7 @@ from ._record import Update
 
 if TYPE_CHECKING:
     from ._cancel import CancelOutcome
-    from ._record import OpRecord
+    from ._record import AbandonPolicy, OpRecord
     from ._spec import PollSpec
 
 __all__ = ["Callback", "Operation", "OperationState", "Runner", "Update", "record_of"]
@@ -82,7 +82,7 @@ class Operation:
 
     @property
     def id(self) -> str:
-        """The operation's id (given to `start`/`watch`, else ``op-<n>``)."""
+        """The operation's id: given to `start`/`watch`, else ``op-`` and 12 random hex digits."""
         return self._rec.op_id
 
     @property
@@ -167,12 +167,23 @@ class Operation:
 
     # -- waiting ----------------------------------------------------------------------
 
-    async def wait(self, *, through_stops: bool = False) -> Any:
+    async def wait(
+        self, *, through_stops: bool = False, abandon: AbandonPolicy | None = None
+    ) -> Any:
         """Wait for the end and return the result (the same as ``await op``).
+
+        To wait at most some time, cancel the waiting task: ``with
+        asyncio.timeout(5): await op.wait(abandon="detach")`` (or anyio's
+        ``move_on_after``). ``abandon`` says what that cancellation does to the
+        operation: ``"detach"`` leaves it polled, for the next waiter or `Scheduler.get`.
+        A deadline is the caller's scope, not a parameter, so it composes with the
+        caller's other deadlines (and one clock reads them all).
 
         Args:
             through_stops: keep waiting while the operation is stopped (until it is
                 resumed and ends) instead of raising `PollingStopped`.
+            abandon: the abandon policy for this wait, over the operation's own
+                (``start(abandon=)``, else the scheduler's; ``"stop"`` by default).
 
         Raises:
             OperationFailed: when the server reports failure.
@@ -190,7 +201,7 @@ class Operation:
             except asyncio.CancelledError:
                 # The caller's cancellation always propagates; the policy only decides
                 # what happens to the operation (stop, cancel on the server, detach).
-                await self._runner.abandoned(rec)
+                await self._runner.abandoned(rec, policy=abandon)
                 raise
 
     def __await__(self) -> Generator[Any, None, Any]:
@@ -206,15 +217,16 @@ class Operation:
         return self.snapshot()
 
     def snapshot(self) -> Update:
-        """The operation's current state as an `Update`."""
+        """The operation's current state as an `Update` (``final`` once it ended)."""
         rec = self._rec
-        return Update(rec.state, rec.progress, rec.message, rec.last)
+        return Update(rec.state, rec.progress, rec.message, rec.last, rec.state in TERMINAL)
 
     async def updates(self) -> AsyncIterator[Update]:
         """Yield each change (state, progress, message, status) until a terminal state.
 
-        The last update carries the terminal (or ``stopped``) state; iteration then
-        ends without raising: ``await op`` tells how it ended. After a resume, call
+        The last update carries the terminal (or ``stopped``) state, and ``final=True``
+        when terminal; iteration then ends without raising: ``await op`` tells how it
+        ended. After a resume, call
         `updates` again.
         """
         if self.done or self.state == "stopped":
@@ -257,11 +269,10 @@ class Operation:
         The cancel request goes out at most once, however many tasks call this at
         once: they all get the same outcome. A stopped operation is polled again to
         confirm. Nothing is sent when the operation already ended (outcome
-        ``already_finished``; its result stays available) or when the cancel URL lies
-        off the trusted origins (outcome ``refused``).
-
-        Raises:
-            SpecError: when the spec has no `CancelSpec` (nothing is sent).
+        ``already_finished``; its result stays available), when the cancel URL lies
+        off the trusted origins (outcome ``refused``), or when the spec has no
+        `CancelSpec`: the operation is then stopped, and the outcome is
+        ``not_supported`` (as `CancelToken.cancel` gives for it).
 
         Warning:
             Server cancel is best effort: read the outcome's ``kind``; ``unconfirmed``

@@ -9,6 +9,8 @@ through the runtime, which moves states through `_machine.TRANSITIONS`.
 
 from __future__ import annotations
 
+import inspect
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,7 +26,16 @@ if TYPE_CHECKING:
     from ._machine import Event, OperationState
     from ._spec import CancelResult, PollSpec
 
-__all__ = ["AbandonPolicy", "CancelSent", "Extras", "Hooks", "OpRecord", "Update", "op_name"]
+__all__ = [
+    "AbandonPolicy",
+    "CancelSent",
+    "Extras",
+    "Hooks",
+    "OpRecord",
+    "Update",
+    "new_op_id",
+    "op_name",
+]
 
 AbandonPolicy = Literal["stop", "cancel", "detach"]
 """What happens to an operation when the task awaiting it is cancelled.
@@ -47,12 +58,15 @@ class Update:
         progress: percent done, or None when unknown.
         message: the rendered message template for this change, if any.
         status: the last status document.
+        final: True on the last update of an operation, the one with its terminal
+            state (a bot posts its final message from this one, or from ``on_done``).
     """
 
     state: OperationState
     progress: float | None
     message: str | None
     status: Any
+    final: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +81,60 @@ class CancelSent:
 
 @dataclass(frozen=True, slots=True)
 class Hooks:
-    """The plain-function hooks of one operation."""
+    """The plain-function hooks of one operation, and how often ``on_progress`` fires.
+
+    ``on_progress`` is called when the progress moved by at least
+    ``progress_min_step`` percent and ``progress_min_interval`` seconds passed since its
+    last call; the final answer's call is never held back.
+    """
 
     on_progress: Hook | None = None
     on_status: Hook | None = None
     on_done: Hook | None = None
     on_timeout: Hook | None = None
+    progress_min_step: float = 0.0
+    progress_min_interval: float = 0.0
+
+    @classmethod
+    def checked(
+        cls,
+        on_progress: Hook | None = None,
+        on_status: Hook | None = None,
+        on_done: Hook | None = None,
+        on_timeout: Hook | None = None,
+        progress_min_step: float = 0.0,
+        progress_min_interval: float = 0.0,
+    ) -> Hooks:
+        """The hooks, refusing coroutine functions (they would never be awaited).
+
+        Raises:
+            TypeError: naming the hook; async work belongs in ``op.updates()``.
+        """
+        hooks = cls(
+            on_progress, on_status, on_done, on_timeout, progress_min_step, progress_min_interval
+        )
+        for name, hook in hooks.named():
+            if inspect.iscoroutinefunction(hook) or inspect.iscoroutinefunction(
+                getattr(hook, "__call__", None)  # noqa: B004 (an object with an async __call__)
+            ):
+                raise TypeError(
+                    f"{name} is an async function: hooks are plain functions called in the"
+                    " poll's path; iterate op.updates() in a task for async work"
+                )
+        return hooks
+
+    def __bool__(self) -> bool:
+        return any((self.on_progress, self.on_status, self.on_done, self.on_timeout))
+
+    def named(self) -> list[tuple[str, Hook]]:
+        """The hooks that are set, with their names."""
+        pairs = [
+            ("on_progress", self.on_progress),
+            ("on_status", self.on_status),
+            ("on_done", self.on_done),
+            ("on_timeout", self.on_timeout),
+        ]
+        return [(name, hook) for name, hook in pairs if hook is not None]
 
 
 class Extras:
@@ -84,6 +146,8 @@ class Extras:
         "done_queues",
         "hooks",
         "logger",
+        "progress_at",
+        "progress_sent",
         "stopped_at",
         "subscribers",
         "token",
@@ -99,6 +163,9 @@ class Extras:
         self.done_queues: list[asyncio.Queue[Any]] | None = None
         self.logger: Any = None
         self.stopped_at: float | None = None
+        # The progress ``on_progress`` was last called with, and when (throttling).
+        self.progress_sent: float | None = None
+        self.progress_at: float | None = None
         # The one cancel request: a future while in flight, its answer once back.
         self.cancel: asyncio.Future[CancelSent] | None = None
 
@@ -110,6 +177,14 @@ class _Verbatim:
 
     def __init__(self, doc: Any) -> None:
         self.doc = doc
+
+
+def new_op_id() -> str:
+    """A default operation id: ``op-`` and 12 random hex digits (48 bits).
+
+    Unique across schedulers and restarts for any practical number of operations.
+    """
+    return f"op-{secrets.token_hex(6)}"
 
 
 def op_name(op_id: str | int) -> str:

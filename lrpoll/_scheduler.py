@@ -1,7 +1,8 @@
-"""The scheduler: configuration, lifecycle, and the three ways in (start, watch, resume).
+"""The scheduler: configuration, lifecycle, the ways in (start, watch, resume) and lookups.
 
-The work is elsewhere: `_runtime.Runtime` runs the records (timer heap and request slots
-in `_heap`, host pacing in `_pacing`, each poll through `_step.advance`), the transport
+The work is elsewhere: `_start` sends start requests, `_runtime.Runtime` runs and finds
+the records (timer heap and request slots in `_heap`, host pacing in `_pacing`, each poll
+through `_step.advance`, checkpoints to the `_store`), the transport
 checks and sends every request through its sender (`_aiohttp` by default), and the core
 decides. Leaving ``async with Scheduler(...)`` stops every operation and leaves no task
 or connection.
@@ -9,41 +10,19 @@ or connection.
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import random
-import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-from yarl import URL
 
 from ._aiohttp import AiohttpSender
-from ._checkpoint import load, spec_of, to_record
-from ._core import (
-    Ended,
-    Observation,
-    Succeeded,
-    decide,
-    first_delay,
-    header_ref,
-    start_decision,
-)
-from ._core import resume_delay as _resume_delay
-from ._exceptions import TemplateError, UntrustedURL
-from ._machine import TERMINAL
-from ._operation import record_of
 from ._pacing import HostPacing
-from ._record import Hooks, OpRecord, op_name
-from ._registry import get_discovery
-from ._runtime import Runtime
+from ._record import Hooks, new_op_id
+from ._runtime import Runtime, SchedulerStatistics
 from ._sender import Limits
 from ._spec import checked_headers
-from ._step import apply, headers_for, observation
-from ._step import status_url as checked_url
+from ._start import absolute_url, start_operation, watch_operation, with_request_headers
 from ._transport import Transport, build_trust
-from ._urls import origin_of, redact_url, resolve
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Mapping
@@ -54,23 +33,13 @@ if TYPE_CHECKING:
 
     from ._auth import Credential
     from ._cancel import AbandonPolicy, CancelToken
+    from ._machine import OperationState
     from ._operation import Callback, Operation
     from ._sender import Sender
     from ._spec import PollSpec
+    from ._store import CheckpointStore
 
 __all__ = ["Scheduler", "SchedulerStatistics"]
-
-
-@dataclass(frozen=True, slots=True)
-class SchedulerStatistics:
-    """A snapshot of the scheduler's work (see `Scheduler.statistics`)."""
-
-    operations: Mapping[str, int]
-    heap_size: int
-    in_flight: int
-    slots: int
-    polls_sent: int
-    errors_retried: int
 
 
 class Scheduler:
@@ -105,6 +74,17 @@ class Scheduler:
         headers: non-secret headers for every request (``User-Agent``, a client id),
             under each request's own; a credential name is refused (`SpecError`): give
             it to ``credentials=``.
+        checkpoint_store: where each operation's checkpoint is saved at every state
+            change (ended ones kept until `remove`); `resume_all` loads them.
+        keep_ended: how many ended operations `get` and `find` still know (the newest
+            ones; older ones are forgotten, and stay in the ``checkpoint_store`` if
+            any), so a long-lived service does not grow without bound; None keeps
+            every ended operation until `remove`.
+        checkpoint_key: signs the stored checkpoints (HMAC-SHA256) and checks them in
+            `resume_all` and `resume`.
+        hook_errors: a hook that raises is logged with its traceback on the ``lrpoll``
+            logger (``"log"``, default); ``"raise"`` (for tests) also re-raises the first
+            such exception when ``async with`` ends.
 
     Note:
         Credentials never go in the session's default headers: aiohttp would send them
@@ -133,6 +113,10 @@ class Scheduler:
         shutdown: Literal["stop", "cancel"] = "stop",
         shutdown_timeout: float = 10.0,
         headers: Mapping[str, str] | None = None,
+        checkpoint_store: CheckpointStore | None = None,
+        checkpoint_key: bytes | None = None,
+        hook_errors: Literal["log", "raise"] = "log",
+        keep_ended: int | None = 10_000,
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be at least 1")
@@ -151,11 +135,17 @@ class Scheduler:
             retry_rate=retry_rate, retry_burst=retry_burst, gate_release_rate=gate_release_rate
         )
         self._rng = random.Random(seed)
-        self._abandon: AbandonPolicy = abandon
-        self._abandon_timeout = abandon_timeout
         self._shutdown = shutdown
         self._shutdown_timeout = shutdown_timeout
-        self._ids = itertools.count(1)
+        self._store = checkpoint_store
+        self._options: dict[str, Any] = {
+            "abandon": abandon,
+            "abandon_timeout": abandon_timeout,
+            "store": checkpoint_store,
+            "checkpoint_key": checkpoint_key,
+            "hook_errors": hook_errors,
+            "keep_ended": keep_ended,
+        }
         self._transport: Transport | None = None
         self._runtime: Runtime | None = None
         self._tg: TaskGroup | None = None
@@ -174,11 +164,7 @@ class Scheduler:
             headers=self._headers,
         )
         self._runtime = Runtime(
-            self._transport,
-            pacing=self._pacing,
-            rng=self._rng,
-            abandon=self._abandon,
-            abandon_timeout=self._abandon_timeout,
+            self._transport, pacing=self._pacing, rng=self._rng, **self._options
         )
         tg = anyio.create_task_group()
         await tg.__aenter__()
@@ -195,15 +181,14 @@ class Scheduler:
         runtime, tg = self._runtime, self._tg
         assert runtime is not None
         assert tg is not None
-        live = runtime.live()
-        if self._shutdown == "cancel" and live:
-            await runtime.cancel_all(live, self._shutdown_timeout)
-        runtime.close()
+        await runtime.shutdown(self._shutdown, self._shutdown_timeout)
         tg.cancel_scope.cancel()
         try:
             # Workers never raise, so the task group has nothing to add: passing the
             # body's exception in would wrap it in an ExceptionGroup.
             await tg.__aexit__(None, None, None)
+            if runtime.hook_error is not None and exc is None:
+                raise runtime.hook_error
             return None
         finally:
             self._tg = None
@@ -244,6 +229,8 @@ class Scheduler:
         on_status: Callback | None = None,
         on_done: Callback | None = None,
         on_timeout: Callback | None = None,
+        progress_min_step: float = 0.0,
+        progress_min_interval: float = 0.0,
         token: CancelToken | None = None,
         abandon: AbandonPolicy | None = None,
         retry_start: bool = False,
@@ -265,89 +252,36 @@ class Scheduler:
             UntrustedURL: when the request or status URL lies off the allowed origins.
             TransportError: when the start request fails (`AuthError` for 401/403).
             TemplateError: when the status URL template cannot be filled from the answer.
+            MalformedStatus: when a 2xx start answer is not JSON (a login page) and the
+                status URL template needs it.
+            SpecError: when a relative URL has no ``base_url``.
+            ValueError: when an unfinished operation here already has ``operation_id``.
+            TypeError: when a hook is an ``async def`` function.
         """
-        runtime, transport = self._running(), self.transport
-        spec = _with_request_headers(spec, request_headers)
-        target = self._absolute(url)
-        op_id: str | int = operation_id or next(self._ids)
-        shown_id = op_name(op_id)
-        method = method.upper()
-        sent_headers = headers_for(spec, spec.start_headers, headers)
-        idempotent = retry_start or any(k.lower() == "idempotency-key" for k in sent_headers or {})
-        errors, failing_since = 0, None
-        while True:
-            answer = await transport.request(
-                method, target, headers=sent_headers, query=params, json_body=json, form=form
-            )
-            now = runtime.time()
-            obs = observation(
-                answer,
-                rand=runtime.rand(),
-                errors=errors,
-                failing_for=0.0 if failing_since is None else now - failing_since,
-            )
-            verdict = start_decision(
-                spec, obs, method=method, idempotent=idempotent, operation_id=shown_id
-            )
-            if verdict is None:
-                break
-            if isinstance(verdict, Ended):
-                raise verdict.error
-            errors += 1
-            failing_since = now if failing_since is None else failing_since
-            origin = origin_of(target)
-            throttled = answer.http_status == 429
-            await anyio.sleep(
-                self._pacing.after_retry(origin, now, verdict.delay, throttled=throttled)
-            )
-        request_url = answer.url or target
-        if spec.discover is not None:
-            start_view = {
-                "method": method,
-                "request_url": str(request_url),
-                "status": answer.http_status,
-                "headers": dict(answer.headers),
-                "body": answer.body,
-            }
-            spec = get_discovery(spec.discover)(spec, start_view)
-        base = {
-            "start": answer.body,
-            "start_headers": dict(answer.headers),
-            "request_url": str(request_url),
-            "operation": shown_id,
-        }
-        decision = decide(spec, obs, base, operation_id=shown_id)
-        terminal = isinstance(decision, Succeeded | Ended)
-        status_ref = header_ref(spec.status_from, answer.headers)
-        if status_ref is None and spec.status_template is not None:
-            try:
-                status_ref = spec.status_template.fill(base)
-            except TemplateError:
-                if not terminal:
-                    raise
-        where = request_url
-        if status_ref is not None:
-            where = checked_url(transport, resolve(request_url, status_ref), spec.status_query)
-        rec = OpRecord(spec, op_id, str(where), now, base)
-        hooks = Hooks(on_progress, on_status, on_done, on_timeout)
-        op = runtime.adopt(rec, hooks=hooks, token=token, abandon=abandon)
-        if isinstance(decision, Succeeded) and spec.result_template is not None:
-            # Done at once; the result comes from its own request, the step's.
-            rec.keep_last(answer.body, answer.raw)
-            rec.pending = decision
-            runtime.begin(rec, now)
-            await runtime.poll_now(rec)
-            return op
-        if terminal:
-            runtime.after(rec, apply(rec, decision, now, answer))
-            return op
-        delay, warnings = first_delay(spec, obs)
-        for warning in warnings:
-            runtime.logger(rec).warning(warning)
-        runtime.begin(rec, now + delay)
-        return op
+        runtime = self._running()
+        hooks = Hooks.checked(
+            on_progress, on_status, on_done, on_timeout, progress_min_step, progress_min_interval
+        )
+        op_id = operation_id or new_op_id()
+        runtime.check_id(op_id)
+        runtime.warn_unbounded(spec)
+        return await start_operation(
+            runtime,
+            method,
+            absolute_url(self._base, url),
+            spec=with_request_headers(spec, request_headers),
+            op_id=op_id,
+            json=json,
+            form=form,
+            headers=headers,
+            params=params,
+            hooks=hooks,
+            token=token,
+            abandon=abandon,
+            retry_start=retry_start,
+        )
 
-    def watch(
+    async def watch(
         self,
         status_url: str,
         spec: PollSpec,
@@ -357,29 +291,39 @@ class Scheduler:
         on_status: Callback | None = None,
         on_done: Callback | None = None,
         on_timeout: Callback | None = None,
+        progress_min_step: float = 0.0,
+        progress_min_interval: float = 0.0,
         token: CancelToken | None = None,
         abandon: AbandonPolicy | None = None,
         request_headers: Mapping[str, str] | None = None,
     ) -> Operation:
         """Attach to an operation that already exists, by its status URL; polls at once.
 
-        ``request_headers`` go with every request of this operation (each poll, the
-        result fetch, the cancel), kept in its spec and checkpoints.
+        Like `start`, a coroutine that returns the `Operation` (``await op`` then
+        waits for its result). ``request_headers`` go with every request of this
+        operation (each poll, the result fetch, the cancel), kept in its spec and
+        checkpoints.
 
         Raises:
             UntrustedURL: when the status URL lies off the allowed origins.
-            SpecError: when ``request_headers`` name a credential.
+            SpecError: when ``request_headers`` name a credential, or a relative URL
+                has no ``base_url``.
+            ValueError: when an unfinished operation here already has ``operation_id``.
         """
         runtime = self._running()
-        spec = _with_request_headers(spec, request_headers)
-        url = checked_url(self.transport, self._absolute(status_url), spec.status_query)
-        now = runtime.time()
-        rec = OpRecord(spec, operation_id or next(self._ids), str(url), now)
-        hooks = Hooks(on_progress, on_status, on_done, on_timeout)
-        op = runtime.adopt(rec, hooks=hooks, token=token, abandon=abandon)
-        delay, _ = first_delay(spec, Observation(rand=runtime.rand()))
-        runtime.begin(rec, now + delay)
-        return op
+        hooks = Hooks.checked(
+            on_progress, on_status, on_done, on_timeout, progress_min_step, progress_min_interval
+        )
+        runtime.warn_unbounded(spec)
+        return watch_operation(
+            runtime,
+            absolute_url(self._base, status_url),
+            spec=with_request_headers(spec, request_headers),
+            op_id=operation_id or new_op_id(),
+            hooks=hooks,
+            token=token,
+            abandon=abandon,
+        )
 
     def resume(
         self,
@@ -393,6 +337,8 @@ class Scheduler:
         on_status: Callback | None = None,
         on_done: Callback | None = None,
         on_timeout: Callback | None = None,
+        progress_min_step: float = 0.0,
+        progress_min_interval: float = 0.0,
     ) -> Operation:
         """Continue an operation from `Operation.checkpoint`, in this process or another.
 
@@ -405,60 +351,59 @@ class Scheduler:
         the cancel again; one saved after the end gives an ended operation.
 
         Raises:
-            CheckpointError: for a bad version, shape, size or signature.
+            CheckpointError: for a bad version, shape, size or signature (checked with
+                ``key``, else the scheduler's ``checkpoint_key``).
             UntrustedURL: when its status URL lies off the allowed origins.
+            ValueError: when this scheduler holds the operation unfinished (a stopped
+                one: call its ``resume()`` instead).
         """
-        runtime = self._running()
-        doc = load(checkpoint, key=key)
-        spec = spec or spec_of(doc)
-        self.transport.check(URL(doc["status_url"], encoded=True))
-        now = runtime.time()
-        rec = to_record(doc, spec, now=now, wall=time.time())
-        hooks = Hooks(on_progress, on_status, on_done, on_timeout)
-        op = runtime.adopt(rec, hooks=hooks, token=token, abandon=abandon)
-        if rec.state not in TERMINAL:
-            due = None if rec.state == "stopped" else now + _resume_delay(spec, runtime.rand())
-            runtime.begin(rec, due)
-        return op
+        hooks = Hooks.checked(
+            on_progress, on_status, on_done, on_timeout, progress_min_step, progress_min_interval
+        )
+        return self._running().resume_checkpoint(
+            checkpoint, spec=spec, key=key, hooks=hooks, token=token, abandon=abandon
+        )
 
-    async def as_completed(self, ops: Iterable[Operation]) -> AsyncIterator[Operation]:
+    async def resume_all(self, **options: Any) -> list[Operation]:
+        """Resume every checkpoint in the ``checkpoint_store`` (ended ones end at once).
+
+        ``options`` are `resume`'s (hooks, ``token``, ``abandon``, ...). A checkpoint
+        whose operation this scheduler already holds unfinished is skipped.
+
+        Raises:
+            RuntimeError: when the scheduler has no ``checkpoint_store``.
+            CheckpointError: for a stored checkpoint that cannot be loaded.
+        """
+        return await self._running().resume_stored(lambda text: self.resume(text, **options))
+
+    # -- finding operations -----------------------------------------------------------
+
+    def get(self, operation_id: str) -> Operation | None:
+        """The operation with this id (ended ones too, until `remove`), or None."""
+        return self._running().get(operation_id)
+
+    def find(
+        self, *, state: OperationState | Iterable[OperationState] | None = None
+    ) -> list[Operation]:
+        """The operations in ``state`` (one state or several; every one for None)."""
+        states = None if state is None else frozenset([state] if isinstance(state, str) else state)
+        return self._running().find(states)
+
+    async def remove(self, operation_id: str) -> None:
+        """Forget an ended or stopped operation here and in the ``checkpoint_store``.
+
+        Raises:
+            ValueError: when it is still polled (stop or cancel it first).
+        """
+        await self._running().remove(operation_id)
+
+    def as_completed(self, ops: Iterable[Operation]) -> AsyncIterator[Operation]:
         """Yield the operations as they finish (or stop), first finished first."""
-        runtime = self._running()
-        pending = list(ops)
-        queue: asyncio.Queue[Operation] = asyncio.Queue()
-        for op in pending:
-            if op.done or op.state == "stopped":
-                queue.put_nowait(op)
-            else:
-                runtime.when_done(record_of(op), queue)
-        for _ in pending:
-            yield await queue.get()
+        return self._running().as_completed(ops)
 
     def statistics(self) -> SchedulerStatistics:
         """Operations by state, heap size, polls in flight, polls sent, errors retried."""
         runtime = self._runtime
         if runtime is None:
             return SchedulerStatistics({}, 0, 0, self._slots, 0, 0)
-        return SchedulerStatistics(
-            operations={k: v for k, v in runtime.states.items() if v},
-            heap_size=len(runtime.heap),
-            in_flight=len(runtime.in_flight),
-            slots=self._slots,
-            polls_sent=runtime.polls,
-            errors_retried=runtime.retries,
-        )
-
-    def _absolute(self, url: str) -> URL:
-        ref = URL(url, encoded=True) if "%" in url else URL(url)
-        if ref.is_absolute():
-            return ref
-        if self._base is None:
-            raise UntrustedURL("relative URL without a base_url", url=redact_url(url))
-        return self._base.join(ref)
-
-
-def _with_request_headers(spec: PollSpec, headers: Mapping[str, str] | None) -> PollSpec:
-    """``spec`` with ``headers`` over its ``request_headers`` (validated by the spec)."""
-    if not headers:
-        return spec
-    return spec.replace(request_headers={**(spec.request_headers or {}), **headers})
+        return runtime.statistics(self._slots)

@@ -62,6 +62,7 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_public.claim": "what public modules do to the names they export",
         "_record.*": "the runtime's per-operation record",
         "_runtime.*": "runtime machinery (the in-process runner)",
+        "_start.*": "the start request, run by Scheduler.start and Scheduler.watch",
         "_step.Advance": "what one internal step did; lrpoll.step returns StepResult",
         "_step.advance": "the per-operation step; lrpoll.step is its public form",
         "_step.apply": "applies a decision to a record (the step and start share it)",
@@ -97,12 +98,12 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_urls.origin_of": "URL internals",
         "_urls.redact_url": "URL internals",
         "_urls.resolve": "URL internals",
-        # the command line and its demo are not an API
-        "_cli.main": "the console script's entry point",
+        # the command line (the package lrpoll._cli, not read here) and its demo: not an API
         "_demo.*": "the demo's scenario",
     },
     "lrpoll.testing": {
         "_jobs.CancelReply": "Literal alias returned by FakeJob.request_cancel",
+        "_dialects.shell_line": "shell quoting for the lines 'lrpoll serve' prints",
     },
     "lrpoll.presets": {
         "_params.error_budget": "reads the presets' errors parameter; ErrorBudget is public",

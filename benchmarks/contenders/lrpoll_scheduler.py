@@ -1,6 +1,6 @@
 """LRPOLL: one `lrpoll.Scheduler` (timer heap + fixed pool of request slots) for all operations.
 
-Each operation is attached with ``scheduler.watch(url, spec)`` under a spec with a fixed
+Each operation is attached with ``await scheduler.watch(url, spec)`` under a spec with a fixed
 interval, so it is polled exactly like the other contenders' operations: done when the
 document says ``"done"``, progress read on every poll. For the lateness scenario a wrapping
 sender adds ``due=<wall-clock time the poll was due>`` to each poll, taken from the
@@ -115,7 +115,7 @@ class Lrpoll(Contender):
             self._suffix,
             self.workload.op_id,
         )
-        self._ops.extend(watch(f"/op/{op_id(i)}{suffix}", spec) for i in ids)
+        self._ops.extend([await watch(f"/op/{op_id(i)}{suffix}", spec) for i in ids])
 
     async def wait(self) -> None:
         """Await every operation; count those that did not succeed."""

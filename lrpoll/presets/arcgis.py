@@ -178,7 +178,7 @@ def arcgis_job(
 
     Start with ``scheduler.start("POST", f"{task_url}/submitJob", form={"f": "json",
     ...task parameters...}, spec=spec)``; attach to a job known by id with
-    ``scheduler.watch(arcgis_job_url(task_url, job_id), spec)``.
+    ``await scheduler.watch(arcgis_job_url(task_url, job_id), spec)``.
 
     | ``jobStatus``                                     | outcome                            |
     |---------------------------------------------------|------------------------------------|
@@ -275,7 +275,7 @@ def arcgis_job(
 
 
 def arcgis_job_url(task_url: str, job_id: str) -> str:
-    """The status URL of job ``job_id`` of the task, for ``scheduler.watch(url, spec)``.
+    """The status URL of job ``job_id`` of the task, for ``await scheduler.watch(url, spec)``.
 
     ``arcgis_job_url("/arcgis/rest/services/S/GPServer/T", "j1")`` is
     ``"/arcgis/rest/services/S/GPServer/T/jobs/j1"``.

@@ -202,7 +202,7 @@ def google_operation(
 
 
 def google_operation_url(name: str, *, api_root: str = "/v1") -> str:
-    """The status URL of the operation ``name``, for ``scheduler.watch(url, spec)``.
+    """The status URL of the operation ``name``, for ``await scheduler.watch(url, spec)``.
 
     ``google_operation_url("projects/p/operations/x")`` is
     ``"/v1/projects/p/operations/x"``: each segment is percent-encoded where needed and

@@ -204,7 +204,7 @@ def oracle_export(
 
 
 def oracle_status_url(request_id: int | str, *, api_root: str = "/logisticsRestApi/data/v1") -> str:
-    """The status URL of export request ``request_id``, for ``scheduler.watch(url, spec)``.
+    """The status URL of export request ``request_id``, for ``await scheduler.watch(url, spec)``.
 
     ``request_id`` fills one path segment, percent-encoded where needed.
 

@@ -7,6 +7,7 @@
 The lrpoll library never imports this package.
 """
 
+from ._dialects import Dialect, dialects
 from ._jobs import CancelMode, FakeJob, JobScript, JobState
 from ._loopback import LoopbackServer
 from ._server import FakeLROServer, RequestRecord
@@ -23,6 +24,7 @@ __all__ = [
     "AzureFlow",
     "AzureOperation",
     "CancelMode",
+    "Dialect",
     "FakeArcGIS",
     "FakeAzure",
     "FakeGoogleOperations",
@@ -44,4 +46,5 @@ __all__ = [
     "RequestRecord",
     "XmluiJob",
     "XmluiScript",
+    "dialects",
 ]

@@ -52,6 +52,7 @@ async def saved(
     await anyio.sleep(after)
     text = op.checkpoint()
     op.stop()
+    await scheduler.remove(op.id)  # handed over: resumed below as a new one
     return op, text
 
 
@@ -95,6 +96,7 @@ class TestRoundTrip:
         await anyio.sleep(3.5)
         doc = json.loads(op.checkpoint())
         op.stop()
+        await scheduler.remove(op.id)  # handed over: resumed below as a new one
         assert doc["v"] == 2
         assert doc["deadline"] == pytest.approx(doc["started_at"] + 20)
         for name in ("started_at", "deadline", "saved_at"):
@@ -143,6 +145,7 @@ class TestRoundTrip:
         op, _ = await start(scheduler, server, JobScript.slow(), spec=make_spec(max_duration=10))
         await anyio.sleep(3.5)
         op.stop()
+        await scheduler.remove(op.id)  # handed over: resumed below as a new one
         await anyio.sleep(100)
         doc = json.loads(op.checkpoint())
         assert (doc["state"], doc["elapsed"]) == ("stopped", pytest.approx(3.5))
@@ -191,6 +194,7 @@ class TestRoundTrip:
             assert op.state == "cancelling"
             text = op.checkpoint()
             op.stop()
+            await scheduler.remove(op.id)  # handed over: resumed below as a new one
         doc = json.loads(text)
         assert (doc["state"], doc["cancel_sent"]) == ("cancelling", True)
         again = scheduler.resume(text)
@@ -213,6 +217,7 @@ class TestRoundTrip:
         assert (await op.cancel()).kind == "refused"
         text = op.checkpoint()
         op.stop()
+        await scheduler.remove(op.id)  # handed over: resumed below as a new one
         assert json.loads(text)["cancel_sent"] is False
         again = scheduler.resume(text, spec=SPEC)  # a spec with a usable cancel URL
         assert (await again.cancel()).kind == "cancelled"
@@ -227,6 +232,7 @@ class TestRoundTrip:
         assert (await op.cancel()).kind == "not_supported"
         text = op.checkpoint()
         op.stop()
+        await scheduler.remove(op.id)  # handed over: resumed below as a new one
         assert json.loads(text)["cancel_sent"] is True
         again = scheduler.resume(text)
         outcome = await again.cancel()
@@ -247,6 +253,8 @@ class TestRoundTrip:
         assert op.attempts == 1
         text = op.checkpoint()
         assert "NaN" not in text
+        op.stop()
+        await scheduler.remove(op.id)  # handed over: resumed below as a new one
         again = scheduler.resume(text)
         assert again.status is None
         assert again.progress is None
@@ -399,6 +407,7 @@ class TestRejected:
         await anyio.sleep(2.5)
         text = op.checkpoint(key=sign_with)
         op.stop()
+        await scheduler.remove(op.id)  # handed over: resumed below as a new one
         if tamper:
             doc = json.loads(text)
             doc["elapsed"] = 0.0  # buy more time

@@ -285,13 +285,14 @@ class TestRequest:
         assert len(cancels(server, job)) == 1
 
     async def test_spec_without_cancel(self, scheduler: Scheduler, server: FakeLROServer) -> None:
-        """cancel() on a spec without a CancelSpec raises SpecError and sends nothing."""
+        """cancel() on a spec without a CancelSpec stops it, sends nothing: not_supported."""
         op, _ = await start(scheduler, server, JobScript.slow(), spec=make_spec(cancel=None))
         await anyio.sleep(1.5)
-        with pytest.raises(SpecError, match="no cancel request"):
-            await op.cancel()
+        outcome = await op.cancel()
+        assert (outcome.kind, outcome.sent, outcome.state) == ("not_supported", False, "stopped")
+        assert "no cancel request" in (outcome.message or "")
         assert cancels(server) == []
-        assert op.state == "running"
+        assert op.state == "stopped"
 
 
 class TestRaces:

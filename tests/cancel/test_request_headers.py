@@ -60,7 +60,7 @@ async def test_per_operation_and_scheduler_headers(server: FakeLROServer) -> Non
         await op
         assert '"X-Tenant":"t-7"' in op.checkpoint()
         first = len(server.requests)
-        watched = s.watch(
+        watched = await s.watch(
             op.status_url, make_spec(interval=0.1), request_headers={"X-Tenant": "t-8"}
         )
         await watched

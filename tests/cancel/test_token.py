@@ -26,7 +26,7 @@ async def three_ops(
     """Two started operations and one watched operation, all on ``token``."""
     pairs = [await start(scheduler, server, script, token=token) for _ in range(2)]
     job = server.add_job(script)
-    op = scheduler.watch(server.status_url(job.id), WATCH_SPEC, token=token)
+    op = await scheduler.watch(server.status_url(job.id), WATCH_SPEC, token=token)
     return [*pairs, (op, job)]
 
 
@@ -73,13 +73,15 @@ async def test_cancel_cancels_all_concurrently(scheduler: Scheduler, server: Fak
 async def test_cancel_stops_ops_without_cancel_spec(
     scheduler: Scheduler, server: FakeLROServer
 ) -> None:
-    """token.cancel() stops operations whose spec has no cancel request, and sends nothing."""
+    """token.cancel() stops ops whose spec has no cancel request: not_supported, as op.cancel()."""
     token = CancelToken()
     op, _ = await start(scheduler, server, JobScript.slow(), spec=make_spec(cancel=None))
     await anyio.sleep(0.5)
     op2, _ = await start(scheduler, server, JobScript.slow(), token=token, spec=op.spec)
     outcomes = await token.cancel()
-    assert outcomes == []
+    assert [(o.kind, o.operation_id, o.sent) for o in outcomes] == [
+        ("not_supported", op2.id, False)
+    ]
     assert op2.state == "stopped"
     assert op.state == "running"  # not on the token
     assert cancels(server) == []

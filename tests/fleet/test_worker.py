@@ -96,7 +96,7 @@ async def test_same_results_as_the_scheduler(redis_url: str, namespace: str) -> 
             assert await fleet.counts() == {"due": 0, "leased": 0, "stale": 0}
         local: list[tuple[lrpoll.Operation, Any]] = []
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            handles = [scheduler.watch(server.status_url(j.id), spec()) for j in local_jobs]
+            handles = [await scheduler.watch(server.status_url(j.id), spec()) for j in local_jobs]
             for handle in handles:
                 try:
                     local.append((handle, await handle))
@@ -265,7 +265,7 @@ async def test_stopped_checkpoint_resumes_in_the_fleet(redis_url: str, namespace
     async with FakeLROServer() as server:
         job = server.add_job(JobScript.success(polls=6))
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), spec(), operation_id="moved")
+            op = await scheduler.watch(server.status_url(job.id), spec(), operation_id="moved")
             await until(lambda: status_polls(server, job.id) >= 2)
             op.stop()
             token = op.checkpoint()

@@ -427,7 +427,7 @@ class TestPolling:
             await started
             job_id = started.status["jobId"]
             spec = arcgis_job(task_url=TASK, poll_method="GET")
-            op = scheduler.watch(arcgis_job_url(TASK, job_id), spec)
+            op = await scheduler.watch(arcgis_job_url(TASK, job_id), spec)
             assert await op == {"out": {"paramUrl": "results/out"}}
         last = server.requests[-1]
         assert (last.method, last.query["f"], last.query["token"]) == ("GET", "json", TOKEN)

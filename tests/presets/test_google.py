@@ -389,10 +389,12 @@ class TestPolling:
     ) -> None:
         """``watch("v1/operations/123")`` polls a name given without a start response."""
         google_server.add_operation(GoogleOperationScript.success(1), name="operations/123")
-        op = google_scheduler.watch("v1/operations/123", google_operation())
+        op = await google_scheduler.watch("v1/operations/123", google_operation())
         assert (await op)["@type"] == RESPONSE_TYPE
         assert gets(google_server, "/v1/operations/123") == [0.0, 1.0]
-        op2 = google_scheduler.watch(google_operation_url("operations/123"), google_operation())
+        op2 = await google_scheduler.watch(
+            google_operation_url("operations/123"), google_operation()
+        )
         assert (await op2)["@type"] == RESPONSE_TYPE
 
     async def test_transient_unavailable_is_retried(
@@ -552,7 +554,7 @@ class TestCancel:
     ) -> None:
         """A watched operation's cancel URL comes from the name in the last status read."""
         google_server.add_operation(GoogleOperationScript.slow(), name="operations/123")
-        op = google_scheduler.watch("/v1/operations/123", google_operation())
+        op = await google_scheduler.watch("/v1/operations/123", google_operation())
         await anyio.sleep(0.5)
         outcome = await op.cancel()
         assert outcome.kind == "cancelled"
@@ -565,7 +567,7 @@ class TestCancel:
     ) -> None:
         """Before the first read of a watched operation its name is unknown: nothing is sent."""
         google_server.add_operation(GoogleOperationScript.slow(), name="operations/123")
-        op = google_scheduler.watch("/v1/operations/123", google_operation())
+        op = await google_scheduler.watch("/v1/operations/123", google_operation())
         outcome = await op.cancel()
         assert (outcome.kind, outcome.sent) == ("refused", False)
         assert "cancel not sent" in (outcome.message or "")
@@ -613,7 +615,7 @@ class TestErrors:
         """A status read answered 404 NOT_FOUND ends with OperationGone."""
         async with FakeGoogleOperations(error_format=error_format) as server:
             async with Scheduler(base_url=server.base_url) as scheduler:
-                op = scheduler.watch("/v1/operations/nope", google_operation())
+                op = await scheduler.watch("/v1/operations/nope", google_operation())
                 with pytest.raises(OperationGone, match="expired or never existed"):
                     await op
             status, body = await call("GET", server.operation_url("operations/nope"))
@@ -686,7 +688,9 @@ class TestExpiry:
         google_server.script_next(GoogleOperationScript.success(1, expire_after=1))
         op = await start_export(google_scheduler)
         assert (await op)["@type"] == RESPONSE_TYPE
-        again = google_scheduler.watch(google_operation_url(op.status["name"]), google_operation())
+        again = await google_scheduler.watch(
+            google_operation_url(op.status["name"]), google_operation()
+        )
         with pytest.raises(OperationGone):
             await again
         assert list(google_server.expired) == [op.status["name"]]
@@ -849,7 +853,7 @@ class TestSpannerEmulator:
             assert op.state == "succeeded"
             name = op.status["name"]
             assert name.startswith("projects/test-project/instances/lrpoll-db/databases/db1/")
-            watched = emulator_scheduler.watch(google_operation_url(name), google_operation())
+            watched = await emulator_scheduler.watch(google_operation_url(name), google_operation())
             result = await watched
         assert result["@type"] == "type.googleapis.com/google.spanner.admin.database.v1.Database"
         assert watched.attempts == 1
@@ -875,7 +879,7 @@ class TestSpannerEmulator:
             # emulator has no operation in progress) gets not_supported through op.cancel().
             running_spec = google_operation().replace(done=None)
             read = anyio.Event()
-            watched = emulator_scheduler.watch(
+            watched = await emulator_scheduler.watch(
                 google_operation_url(name), running_spec, on_status=lambda _: read.set()
             )
             await read.wait()
@@ -894,7 +898,7 @@ class TestSpannerEmulator:
         """An unknown operation answers 404 ``{"code":5}``: OperationGone."""
         name = "projects/test-project/instances/lrpoll-none/operations/nope"
         with anyio.fail_after(10):
-            op = emulator_scheduler.watch(google_operation_url(name), google_operation())
+            op = await emulator_scheduler.watch(google_operation_url(name), google_operation())
             with pytest.raises(OperationGone):
                 await op
             status, body = await call("GET", f"{spanner_emulator}/v1/{name}")

@@ -477,7 +477,7 @@ class TestExpiry:
 
     async def test_unknown_monitor(self, server: FakeOData, scheduler: lrpoll.Scheduler) -> None:
         """Watching a monitor the service never issued: 404, gone."""
-        op = scheduler.watch(server.monitor_url("nope"), odata_async())
+        op = await scheduler.watch(server.monitor_url("nope"), odata_async())
         with pytest.raises(lrpoll.OperationGone):
             await op
 
@@ -540,7 +540,7 @@ class TestGoConveniences:
         assert poller.status() == "succeeded"
         assert poller.percent_complete() == 100
         assert poller.result() == entity(server, 42)
-        assert repr(poller) == "<ODataAsyncPoller op-1 succeeded 100%>"
+        assert repr(poller) == f"<ODataAsyncPoller {poller.operation.id} succeeded 100%>"
         # Manual steps replace the schedule: four polls in all, all at the start instant.
         assert len(monitor(server)) == 4
         assert len({r.time for r in server.requests}) == 1

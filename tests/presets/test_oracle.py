@@ -287,7 +287,7 @@ class TestSuccess:
         ):
             assert response.status == 202
             request_id = (await response.json())["result"]["body"]["requestID"]
-        op = scheduler.watch(oracle_status_url(request_id), oracle_export(interval=1.0))
+        op = await scheduler.watch(oracle_status_url(request_id), oracle_export(interval=1.0))
         await anyio.sleep(1.5)
         outcome = await op.cancel()
         assert outcome.kind == "cancelled"
@@ -668,6 +668,6 @@ async def test_a_synchronous_answer_is_not_polled(
     """Without respond-async the 200 CSV names no status: start raises, nothing is polled."""
     spec = oracle_export().replace(start_headers=None)
     body = {"tables": {"items": [{"tableName": "SHIPMENT"}]}}
-    with pytest.raises(lrpoll.TemplateError, match="yields null"):
+    with pytest.raises(lrpoll.MalformedStatus, match=r"not JSON \(text/plain"):
         await scheduler.start("POST", EXPORTS, json=body, spec=spec)
     assert [r.method for r in server.requests] == ["POST"]

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, assert_type
 
+import anyio
+
 import lrpoll
 from lrpoll.testing import FakeJob, FakeLROServer, JobScript, RequestRecord
 
@@ -176,6 +178,14 @@ async def run_operations(server: FakeLROServer) -> None:
         ops = [await scheduler.start("POST", "/api/exports", json={}, spec=EXPORT) for _ in "ab"]
         async for finished in scheduler.as_completed(ops):
             assert_type(finished, lrpoll.Operation)
+        assert_type(scheduler.get(ops[0].id), lrpoll.Operation | None)
+        assert_type(scheduler.find(state=("succeeded", "failed")), list[lrpoll.Operation])
+        watched = await scheduler.watch("/api/exports/job-1/status", EXPORT)
+        assert_type(watched, lrpoll.Operation)
+        with anyio.move_on_after(0.01):
+            await watched.wait(abandon="detach")
+        store: lrpoll.CheckpointStore = lrpoll.DirectoryStore(tempfile.mkdtemp())
+        assert isinstance(store, lrpoll.CheckpointStore)
         stats = scheduler.statistics()
         assert_type(stats, lrpoll.SchedulerStatistics)
         assert_type(stats.polls_sent, int)
@@ -187,7 +197,7 @@ async def misuse(scheduler: lrpoll.Scheduler) -> None:
     EXPORT.interval = 2.0  # type: ignore[misc]  # frozen
     lrpoll.PollSpec("/status")  # type: ignore[call-arg]  # keyword-only
     await scheduler.start("POST", "/api/exports")  # type: ignore[call-arg]  # no spec
-    op = scheduler.watch("/api/exports/job-1/status", EXPORT)
+    op = await scheduler.watch("/api/exports/job-1/status", EXPORT)
     op.progress = 40.0  # type: ignore[misc]  # read-only: the runtime owns the state
     lrpoll.Backoff(kind="random")  # type: ignore[arg-type]  # fixed, linear, exponential
 

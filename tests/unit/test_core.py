@@ -781,7 +781,10 @@ class TestTimeouts:
             assert isinstance(decision, Ended)
             assert decision.state == "timed_out"
             assert type(decision.error) is PollTimeout
-            assert str(decision.error) == "no terminal state after 3 polls (operation op-4)"
+            assert str(decision.error) == (
+                "no terminal state after 3 polls; last status:"
+                ' {"status":"running","progress":40} (operation op-4)'
+            )
             assert decision.error.status == RUNNING_DOC
         else:
             check(decision, RUNNING)
@@ -802,7 +805,9 @@ class TestTimeouts:
         if ends:
             assert isinstance(decision, Ended)
             assert type(decision.error) is PollTimeout
-            assert str(decision.error) == "no terminal state within 60 s"
+            assert str(decision.error) == (
+                'no terminal state within 60 s; last status: {"status":"running","progress":40}'
+            )
         else:
             check(decision, RUNNING)
 
@@ -845,8 +850,8 @@ class TestTimeouts:
         with_deadline = timed_out(make_spec(max_duration=30), obs(200, RUNNING_DOC))
         without = timed_out(SPEC, obs(200, RUNNING_DOC), operation_id="op-5")
         given = timed_out(SPEC, obs(200, None), reason="stopped waiting")
-        assert str(with_deadline.error) == "no terminal state within 30 s"
-        assert str(without.error) == "deadline reached (operation op-5)"
+        assert str(with_deadline.error).startswith("no terminal state within 30 s; last status: {")
+        assert str(without.error).endswith('"progress":40} (operation op-5)')
         assert str(given.error) == "stopped waiting"
         assert with_deadline.error.status == RUNNING_DOC
         assert all(d.state == "timed_out" for d in (with_deadline, without, given))

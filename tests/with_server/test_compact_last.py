@@ -18,7 +18,7 @@ class TestCompactLastDocument:
         """After a running answer the record holds bytes, and `op.status` is the document."""
         job = server.add_job(JobScript.slow())
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec(interval=3600))
+            op = await scheduler.watch(server.status_url(job.id), export_spec(interval=3600))
             await op.poll_once()
             kept = record_of(op).kept_last
             assert isinstance(kept, RawJSON)
@@ -30,7 +30,7 @@ class TestCompactLastDocument:
         """A 404 after a running answer raises with the last status document, parsed."""
         job = server.add_job(JobScript.slow())
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec(interval=3600))
+            op = await scheduler.watch(server.status_url(job.id), export_spec(interval=3600))
             await op.poll_once()
             last = op.status
             server.fail_next("*/status", status=404)
@@ -45,7 +45,7 @@ class TestCompactLastDocument:
         job = server.add_job(JobScript.slow())
         server.fail_next("*/status", status=200, body=b'{"status": "running", "progress": NaN}')
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec(interval=3600))
+            op = await scheduler.watch(server.status_url(job.id), export_spec(interval=3600))
             await op.poll_once()
             assert op.progress is None
             assert op.status["progress"] != op.status["progress"]  # NaN

@@ -24,7 +24,7 @@ class TestServerErrors:
         job = server.add_job(JobScript.success(polls=1))
         server.fail_next("*/status", times=3)
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec())
+            op = await scheduler.watch(server.status_url(job.id), export_spec())
             assert await op == {"url": f"/downloads/{job.id}.csv"}
             assert scheduler.statistics().errors_retried == 3
         assert [r.status for r in server.requests] == [503, 503, 503, 200, 200]
@@ -37,7 +37,7 @@ class TestServerErrors:
         job = server.add_job(JobScript.slow(progress=[30]))
         spec = export_spec(errors=_budget(max_consecutive=3))
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), spec)
+            op = await scheduler.watch(server.status_url(job.id), spec)
             await op.poll_once()
             server.fail_next("*/status", times=10)
             with pytest.raises(lrpoll.HTTPStatusError) as info:
@@ -61,7 +61,7 @@ class TestServerErrors:
             backoff=lrpoll.Backoff.exponential(1.0, max_delay=2.0, jitter=1.0),
         )
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec(errors=budget))
+            op = await scheduler.watch(server.status_url(job.id), export_spec(errors=budget))
             with pytest.raises(lrpoll.HTTPStatusError):
                 await op
         times = poll_times(server)
@@ -74,7 +74,7 @@ class TestServerErrors:
         server.fail_next("*/status", status=400, body=b'{"error": "bad request"}')
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
             with pytest.raises(lrpoll.HTTPStatusError, match="400") as info:
-                await scheduler.watch(server.status_url(job.id), export_spec())
+                await (await scheduler.watch(server.status_url(job.id), export_spec()))
         assert info.value.body_snippet == '{"error": "bad request"}'
         assert len(server.requests) == 1
 
@@ -84,7 +84,7 @@ class TestServerErrors:
             job = server.add_job()
             async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
                 with pytest.raises(lrpoll.AuthError) as info:
-                    await scheduler.watch(server.status_url(job.id), export_spec())
+                    await (await scheduler.watch(server.status_url(job.id), export_spec()))
         assert info.value.http_status == 401
         assert len(server.requests) == 1
 
@@ -97,7 +97,7 @@ class TestMalformedBodies:
         job = server.add_job(JobScript.success(polls=0))
         server.malformed_next("*/status")
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            await scheduler.watch(server.status_url(job.id), export_spec())
+            await (await scheduler.watch(server.status_url(job.id), export_spec()))
         assert len(server.requests) == 2
 
     async def test_budget_spent_raises_malformed_status_with_escaped_snippet(
@@ -110,7 +110,7 @@ class TestMalformedBodies:
         spec = export_spec(errors=_budget(max_consecutive=2))
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
             with pytest.raises(lrpoll.MalformedStatus) as info:
-                await scheduler.watch(server.status_url(job.id), spec)
+                await (await scheduler.watch(server.status_url(job.id), spec))
         message = info.value.message
         snippet = message.split("): ", 1)[1]
         assert snippet.startswith("<html>\\x00\\x1b[31m\\xff")
@@ -128,7 +128,7 @@ class TestConnections:
         job = server.add_job(JobScript.success(polls=0))
         server.drop_connection_next("*/status", times=2)
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            await scheduler.watch(server.status_url(job.id), export_spec())
+            await (await scheduler.watch(server.status_url(job.id), export_spec()))
             assert scheduler.statistics().errors_retried == 1
         assert [r.status for r in server.requests] == [0, 0, 200]
 
@@ -138,7 +138,7 @@ class TestConnections:
         server.drop_connection_next("*/status", times=100)
         spec = export_spec(errors=_budget(max_consecutive=1))
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), spec)
+            op = await scheduler.watch(server.status_url(job.id), spec)
             with pytest.raises(lrpoll.RequestError) as info:
                 await op
         assert info.value.message == (
@@ -152,7 +152,7 @@ class TestConnections:
         server.delay_next("*/status", seconds=20)
         limits = lrpoll.Limits(timeout=5.0)
         async with lrpoll.Scheduler(base_url=server.base_url, limits=limits) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec())
+            op = await scheduler.watch(server.status_url(job.id), export_spec())
             await anyio.sleep(5.5)
             assert scheduler.statistics().errors_retried == 1
             await op
@@ -172,7 +172,7 @@ class TestConnections:
         spec = export_spec(errors=_budget(max_consecutive=0))
         async with lrpoll.Scheduler(base_url=server.base_url, limits=limits) as scheduler:
             with pytest.raises(lrpoll.RequestError, match="timed out"):
-                await scheduler.watch(server.status_url(job.id), spec)
+                await (await scheduler.watch(server.status_url(job.id), spec))
             assert now() == 5.0
 
     async def test_refused_connection_is_retried_then_raised(self) -> None:
@@ -181,7 +181,7 @@ class TestConnections:
             url = gone.status_url("job-1")
         spec = export_spec(errors=_budget(max_consecutive=2))
         async with lrpoll.Scheduler(base_url=gone.base_url) as scheduler:
-            op = scheduler.watch(url, spec)
+            op = await scheduler.watch(url, spec)
             with pytest.raises(lrpoll.RequestError, match="failed: ClientConnectorError"):
                 await op
             assert scheduler.statistics().errors_retried == 2
@@ -205,7 +205,7 @@ class TestHostHealth:
                 server.status_url(a2.id),
                 other.status_url(b1.id),
             ):
-                scheduler.watch(url, export_spec())
+                await scheduler.watch(url, export_spec())
             await anyio.sleep(1.5)
             server.throttle_next(f"*/{a1.id}/status", retry_after="10")
             await anyio.sleep(14)
@@ -223,7 +223,7 @@ class TestHostHealth:
         rate = 20.0
         async with lrpoll.Scheduler(base_url=server.base_url, gate_release_rate=rate) as scheduler:
             for job in jobs:
-                scheduler.watch(server.status_url(job.id), export_spec())
+                await scheduler.watch(server.status_url(job.id), export_spec())
             await anyio.sleep(0.5)
             server.throttle_next(f"*/{jobs[0].id}/status", retry_after="10")
             await anyio.sleep(20)
@@ -253,7 +253,7 @@ class TestHostHealth:
         async with lrpoll.Scheduler(
             base_url=server.base_url, retry_rate=rate, retry_burst=burst, seed=7
         ) as scheduler:
-            ops = [scheduler.watch(server.status_url(j.id), spec) for j in jobs]
+            ops = [await scheduler.watch(server.status_url(j.id), spec) for j in jobs]
             results = [await op for op in ops]
             stats = scheduler.statistics()
         assert len(results) == 100
@@ -277,7 +277,7 @@ class TestEmptyAndOddBodies:
         job = server.add_job(JobScript.success(polls=0))
         server.fail_next("*/status", status=200, body=b"")
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec())
+            op = await scheduler.watch(server.status_url(job.id), export_spec())
             await op
             assert scheduler.statistics().errors_retried == 0
         assert poll_times(server) == [0.0, 1.0]
@@ -288,5 +288,5 @@ class TestEmptyAndOddBodies:
         for body in (b"null", b"42", b"[1, 2]", doc("queued")):
             server.fail_next("*/status", status=200, body=body)
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            await scheduler.watch(server.status_url(job.id), export_spec())
+            await (await scheduler.watch(server.status_url(job.id), export_spec()))
         assert poll_times(server) == [0.0, 1.0, 2.0, 3.0, 4.0]

@@ -17,7 +17,7 @@ class TestPollOnce:
         """A poll_once at t=3 with a 10 s interval moves the next regular poll to t=13."""
         job = server.add_job(JobScript.slow(progress=[40]))
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec(interval=10.0))
+            op = await scheduler.watch(server.status_url(job.id), export_spec(interval=10.0))
             await anyio.sleep(3)
             update = await op.poll_once()
             assert update == lrpoll.Update("running", 40.0, None, job.document())
@@ -31,7 +31,7 @@ class TestPollOnce:
         """When the extra poll sees `done`, the update is terminal and `await op` returns."""
         job = server.add_job(JobScript.success(polls=1, result="r"))
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec(interval=100.0))
+            op = await scheduler.watch(server.status_url(job.id), export_spec(interval=100.0))
             await anyio.sleep(1)
             update = await op.poll_once()
             assert update.state == "succeeded"
@@ -45,7 +45,7 @@ class TestPollOnce:
         """poll_once after the end returns the final snapshot without a request."""
         job = server.add_job(JobScript.success(polls=0))
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec())
+            op = await scheduler.watch(server.status_url(job.id), export_spec())
             await op
             update = await op.poll_once()
         assert update.state == "succeeded"
@@ -59,7 +59,7 @@ class TestStopResume:
         """No poll while stopped; awaiters get PollingStopped; resume polls at once and goes on."""
         job = server.add_job(JobScript.success(polls=5))
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec())
+            op = await scheduler.watch(server.status_url(job.id), export_spec())
             await anyio.sleep(2.5)
             op.stop()
             assert op.state == "stopped"
@@ -81,7 +81,7 @@ class TestStopResume:
         job = server.add_job(JobScript.success(polls=0))
         server.delay_next("*/status", seconds=5)
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec())
+            op = await scheduler.watch(server.status_url(job.id), export_spec())
             await anyio.sleep(1)
             assert scheduler.statistics().in_flight == 1
             op.stop()
@@ -97,7 +97,7 @@ class TestStopResume:
         """stop() after the end keeps the result; resume() after the end is refused."""
         job = server.add_job(JobScript.success(polls=0, result=5))
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec())
+            op = await scheduler.watch(server.status_url(job.id), export_spec())
             await op
             op.stop()
             assert op.state == "succeeded"
@@ -111,7 +111,7 @@ class TestStopResume:
         """An operation stopped by the scheduler's exit cannot be resumed on it."""
         job = server.add_job(JobScript.slow())
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec())
+            op = await scheduler.watch(server.status_url(job.id), export_spec())
         assert op.state == "stopped"
         with pytest.raises(RuntimeError, match="closed"):
             op.resume()
@@ -126,7 +126,7 @@ class TestUpdates:
         """Iterating a finished operation yields its final state once."""
         job = server.add_job(JobScript.fail_at(1, "nope"))
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec())
+            op = await scheduler.watch(server.status_url(job.id), export_spec())
             with pytest.raises(lrpoll.OperationFailed, match="nope"):
                 await op
             updates = [u async for u in op.updates()]
@@ -142,7 +142,7 @@ class TestUpdates:
                 seen[name].append(update.progress)
 
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec())
+            op = await scheduler.watch(server.status_url(job.id), export_spec())
             async with anyio.create_task_group() as tg:
                 tg.start_soon(follow, "a", op)
                 tg.start_soon(follow, "b", op)

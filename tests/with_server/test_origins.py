@@ -268,7 +268,7 @@ class TestCrossOriginStatusUrls:
         url = f"http://{server.host}:{server.port}@{other.host}:{other.port}/api/exports/j/status"
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
             with pytest.raises(lrpoll.UntrustedURL) as info:
-                scheduler.watch(url, export_spec())
+                await scheduler.watch(url, export_spec())
         assert info.value.url == other.status_url("j")
         assert server.requests == other.requests == []
 
@@ -280,7 +280,7 @@ class TestCrossOriginStatusUrls:
         creds = {server.base_url: lrpoll.BearerToken("t1")}
         async with lrpoll.Scheduler(base_url=server.base_url, credentials=creds) as scheduler:
             with pytest.raises(lrpoll.UntrustedURL):
-                scheduler.watch(url, export_spec())
+                await scheduler.watch(url, export_spec())
         # Listed anonymously it passes lrpoll's check, and aiohttp then refuses the host
         # itself (InvalidUrlClientError): nothing ever reaches the socket.
         spec = export_spec(errors=lrpoll.ErrorBudget(max_consecutive=0))
@@ -288,7 +288,7 @@ class TestCrossOriginStatusUrls:
             base_url=server.base_url, credentials=creds, allow_origins=[decimal]
         ) as scheduler:
             with pytest.raises(lrpoll.RequestError, match="InvalidUrlClientError"):
-                await scheduler.watch(url, spec)
+                await (await scheduler.watch(url, spec))
         assert server.requests == []
 
 
@@ -305,9 +305,9 @@ class TestBorrowedSessions:
                 base_url=server.base_url, session=session, allow_origins=[other.base_url]
             ) as scheduler:
                 with pytest.raises(lrpoll.UntrustedURL, match="borrowed session") as info:
-                    scheduler.watch(other.status_url(job.id), export_spec())
+                    await scheduler.watch(other.status_url(job.id), export_spec())
                 assert "b0rrowed" not in str(info.value)
-                await scheduler.watch(server.status_url(server.add_job().id), export_spec())
+                await (await scheduler.watch(server.status_url(server.add_job().id), export_spec()))
             assert not session.closed  # G52
         assert other.requests == []
         assert server.requests[0].headers["authorization"] == "REDACTED"
@@ -329,7 +329,7 @@ class TestBorrowedSessions:
             ) as scheduler,
         ):
             with pytest.raises(lrpoll.UntrustedURL, match="borrowed session") as info:
-                scheduler.watch(other.status_url(job.id), export_spec())
+                await scheduler.watch(other.status_url(job.id), export_spec())
             assert "s3cr3t-value" not in str(info.value)
         assert other.requests == []
 
@@ -345,7 +345,7 @@ class TestBorrowedSessions:
                 base_url=server.base_url, session=session, trusted_origins=[other.base_url]
             ) as scheduler,
         ):
-            await scheduler.watch(other.status_url(job.id), export_spec())
+            await (await scheduler.watch(other.status_url(job.id), export_spec()))
         assert other.requests[0].headers["authorization"] == "REDACTED"
 
     async def test_cookie_jar_with_cookies_is_refused_cross_origin(
@@ -361,7 +361,7 @@ class TestBorrowedSessions:
             ) as scheduler,
         ):
             with pytest.raises(lrpoll.UntrustedURL, match="cookie jar"):
-                scheduler.watch(other.status_url(job.id), export_spec())
+                await scheduler.watch(other.status_url(job.id), export_spec())
         assert other.requests == []
 
 

@@ -105,13 +105,13 @@ class TestHappyPath:
         # nothing due, re-armed the same timer and spun forever with loop time frozen.
         job = server.add_job(JobScript.success(polls=5))
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            await scheduler.watch(server.status_url(job.id), export_spec(interval=0.1))
+            await (await scheduler.watch(server.status_url(job.id), export_spec(interval=0.1)))
         assert poll_times(server) == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5], abs=1e-6)
 
     async def test_operation_attributes_after_success(self, server: FakeLROServer) -> None:
         """state, status, progress, attempts, elapsed and result() describe the finished op."""
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = await scheduler.start("POST", EXPORTS, spec=export_spec())
+            op = await scheduler.start("POST", EXPORTS, spec=export_spec(), operation_id="op-1")
             with pytest.raises(RuntimeError, match="still running"):
                 op.result()
             await op
@@ -130,7 +130,9 @@ class TestHappyPath:
         """`watch` polls a job that was created elsewhere, at once, without a start request."""
         job = server.add_job(JobScript.success(polls=2, result={"rows": 7}))
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(f"{EXPORTS}/{job.id}/status", export_spec(), operation_id="mine")
+            op = await scheduler.watch(
+                f"{EXPORTS}/{job.id}/status", export_spec(), operation_id="mine"
+            )
             assert op.id == "mine"
             assert await op == {"rows": 7}
         assert [r.method for r in server.requests] == ["GET"] * 3
@@ -154,7 +156,12 @@ class TestHappyPath:
         """`as_completed` yields the operation that finishes first, first."""
         jobs = [server.add_job(JobScript.success(polls=n)) for n in (3, 1, 2)]
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            ops = [scheduler.watch(server.status_url(j.id), export_spec()) for j in jobs]
+            ops = [
+                await scheduler.watch(
+                    server.status_url(j.id), export_spec(), operation_id=f"op-{n}"
+                )
+                for n, j in enumerate(jobs, 1)
+            ]
             order = [(op.id, now()) async for op in scheduler.as_completed(ops)]
         assert order == [("op-2", 1.0), ("op-3", 2.0), ("op-1", 3.0)]
 
@@ -162,7 +169,7 @@ class TestHappyPath:
         """`statistics()` reports operations by state, heap size, slots, polls and retries."""
         jobs = [server.add_job(JobScript.success(polls=1)) for _ in range(3)]
         async with lrpoll.Scheduler(base_url=server.base_url, slots=4) as scheduler:
-            ops = [scheduler.watch(server.status_url(j.id), export_spec()) for j in jobs]
+            ops = [await scheduler.watch(server.status_url(j.id), export_spec()) for j in jobs]
             before = scheduler.statistics()
             assert before == lrpoll.SchedulerStatistics(
                 operations={"running": 3},
@@ -192,7 +199,9 @@ class TestEndings:
         """OperationFailed has the server's error message and the failed status document."""
         server.script_next(JobScript.fail_at(2, "disk full", fail_code="DiskFull"))
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = await scheduler.start("POST", EXPORTS, spec=export_spec(messages=MESSAGES))
+            op = await scheduler.start(
+                "POST", EXPORTS, spec=export_spec(messages=MESSAGES), operation_id="op-1"
+            )
             with pytest.raises(lrpoll.OperationFailed) as info:
                 await op
         error = info.value
@@ -212,9 +221,10 @@ class TestEndings:
         job = server.add_job(JobScript.slow())
         spec = export_spec(max_duration=3.5, messages=MESSAGES)
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(
+            op = await scheduler.watch(
                 server.status_url(job.id),
                 spec,
+                operation_id="op-1",
                 on_timeout=lambda o: fired.append(("timeout", now())),
                 on_done=lambda o: fired.append(("done", now())),
             )
@@ -231,7 +241,7 @@ class TestEndings:
         """E40: a Retry-After longer than the time left ends at the deadline, not after it."""
         job = server.add_job(JobScript.slow(retry_after="100"))
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec(max_duration=10))
+            op = await scheduler.watch(server.status_url(job.id), export_spec(max_duration=10))
             with pytest.raises(lrpoll.PollTimeout):
                 await op
             assert now() == 10.0
@@ -242,7 +252,7 @@ class TestEndings:
         job = server.add_job(JobScript.slow())
         server.delay_next("*/status", seconds=20)
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec(max_duration=5))
+            op = await scheduler.watch(server.status_url(job.id), export_spec(max_duration=5))
             with pytest.raises(lrpoll.PollTimeout):
                 await op
             assert now() == 5.0
@@ -251,7 +261,7 @@ class TestEndings:
         """max_attempts=3 sends three polls, then PollTimeout names the count."""
         job = server.add_job(JobScript.slow())
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec(max_attempts=3))
+            op = await scheduler.watch(server.status_url(job.id), export_spec(max_attempts=3))
             with pytest.raises(lrpoll.PollTimeout, match="after 3 polls"):
                 await op
             assert now() == 2.0
@@ -266,7 +276,7 @@ class TestLifecycle:
         """500 operations through one scheduler (100 slots) all finish with their results."""
         jobs = [server.add_job(JobScript.success(polls=1, result=i)) for i in range(500)]
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            ops = [scheduler.watch(server.status_url(j.id), export_spec()) for j in jobs]
+            ops = [await scheduler.watch(server.status_url(j.id), export_spec()) for j in jobs]
             results = [await op for op in ops]
             stats = scheduler.statistics()
         assert results == list(range(500))
@@ -290,7 +300,9 @@ class TestLifecycle:
             server.delay_next("*/status", seconds=30, times=50)
             async with anyio.create_task_group() as waiters:
                 async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-                    ops = [scheduler.watch(server.status_url(j.id), export_spec()) for j in jobs]
+                    ops = [
+                        await scheduler.watch(server.status_url(j.id), export_spec()) for j in jobs
+                    ]
                     for op in ops[:3]:
                         waiters.start_soon(wait_for, op)
                     await anyio.sleep(1.5)
@@ -318,12 +330,12 @@ class TestLifecycle:
         """G52: the scheduler closes the session it made and leaves a borrowed one open."""
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
             owned = scheduler.transport.session
-            await scheduler.watch(server.status_url(server.add_job().id), export_spec())
+            await (await scheduler.watch(server.status_url(server.add_job().id), export_spec()))
         assert owned.closed
         async with aiohttp.ClientSession() as borrowed:
             async with lrpoll.Scheduler(base_url=server.base_url, session=borrowed) as scheduler:
                 assert scheduler.transport.session is borrowed
-                await scheduler.watch(server.status_url(server.add_job().id), export_spec())
+                await (await scheduler.watch(server.status_url(server.add_job().id), export_spec()))
             assert not borrowed.closed
             async with borrowed.get(server.status_url("job-1")) as resp:
                 assert resp.status == 200
@@ -332,7 +344,7 @@ class TestLifecycle:
         """Using a scheduler that is not running raises RuntimeError and sends nothing."""
         scheduler = lrpoll.Scheduler(base_url=server.base_url)
         with pytest.raises(RuntimeError, match="async with"):
-            scheduler.watch(server.status_url("job-1"), export_spec())
+            await scheduler.watch(server.status_url("job-1"), export_spec())
         with pytest.raises(RuntimeError, match="async with"):
             await scheduler.start("POST", EXPORTS, spec=export_spec())
         assert server.requests == []
@@ -340,22 +352,17 @@ class TestLifecycle:
     async def test_callback_errors_are_logged_not_fatal(
         self, server: FakeLROServer, logs: LogCapture
     ) -> None:
-        """A raising or async callback is logged at error level; polling goes on."""
-
-        async def async_hook(op: lrpoll.Operation) -> None:
-            raise AssertionError("never awaited")
+        """A raising hook is logged as an error with its reason and traceback; polling goes on."""
 
         def bad_hook(op: lrpoll.Operation) -> None:
             raise ValueError("boom")
 
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = await scheduler.start(
-                "POST", EXPORTS, spec=export_spec(), on_status=bad_hook, on_done=async_hook
-            )
+            op = await scheduler.start("POST", EXPORTS, spec=export_spec(), on_status=bad_hook)
             assert await op == {"url": "/downloads/job-1.csv"}
-        errors = [r for r in logs.records if r.levelname == "ERROR"]
-        # on_status on each of the 4 answers, then on_done once
-        assert [r.getMessage() for r in errors] == ["callback failed"] * 5
-        assert "boom" in logs.text()
-        assert "use op.updates() for async code" in logs.text()
+        errors = [r.getMessage() for r in logs.records if r.levelname == "ERROR"]
+        # on_status on each of the 4 answers
+        assert len(errors) == 4
+        assert all(e.startswith("hook on_status failed: ValueError('boom')") for e in errors)
+        assert all("Traceback (most recent call last)" in e and "bad_hook" in e for e in errors)
         assert gaps(poll_times(server)) == [1.0, 1.0, 1.0]

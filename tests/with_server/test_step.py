@@ -63,7 +63,7 @@ class TestPlainLoop:
         assert steps == stepped_polls  # one request per step
         other = server.add_job(JobScript.success(polls=3))
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(other.id), spec)
+            op = await scheduler.watch(server.status_url(other.id), spec)
             scheduled = await op
         assert stepped == {"url": f"/downloads/{job.id}.csv"}
         assert scheduled == {"url": f"/downloads/{other.id}.csv"}

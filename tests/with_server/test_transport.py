@@ -42,7 +42,7 @@ class TestBodyCaps:
         limits = lrpoll.Limits(max_body=CAP)
         try:
             async with lrpoll.Scheduler(base_url=base, limits=limits) as scheduler:
-                op = scheduler.watch("/status", export_spec(errors=ONE_SHOT))
+                op = await scheduler.watch("/status", export_spec(errors=ONE_SHOT))
                 with pytest.raises(lrpoll.ResponseTooLarge, match="Content-Length 1000000000"):
                     await op
                 assert now() == 0.0
@@ -73,7 +73,7 @@ class TestBodyCaps:
         base = await serve(web.get("/status", endless))
         limits = lrpoll.Limits(max_body=CAP)
         async with lrpoll.Scheduler(base_url=base, limits=limits) as scheduler:
-            op = scheduler.watch("/status", export_spec(errors=ONE_SHOT))
+            op = await scheduler.watch("/status", export_spec(errors=ONE_SHOT))
             with pytest.raises(lrpoll.ResponseTooLarge, match="body is over the 65536-byte cap"):
                 await op
         with anyio.fail_after(5):
@@ -93,7 +93,7 @@ class TestBodyCaps:
         server.fail_next("*/status", status=200, body=wire, headers={"Content-Encoding": encoding})
         limits = lrpoll.Limits(max_body=CAP)
         async with lrpoll.Scheduler(base_url=server.base_url, limits=limits) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec(errors=ONE_SHOT))
+            op = await scheduler.watch(server.status_url(job.id), export_spec(errors=ONE_SHOT))
             with pytest.raises(lrpoll.ResponseTooLarge, match="body is over the 65536-byte cap"):
                 await op
 
@@ -103,7 +103,9 @@ class TestBodyCaps:
         wire = gzip.compress(doc("done", result="zipped"))
         server.fail_next("*/status", status=200, body=wire, headers={"Content-Encoding": "gzip"})
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            assert await scheduler.watch(server.status_url(job.id), export_spec()) == "zipped"
+            assert (
+                await (await scheduler.watch(server.status_url(job.id), export_spec())) == "zipped"
+            )
 
     async def test_oversized_body_is_transient_within_the_budget(
         self, server: FakeLROServer
@@ -113,7 +115,7 @@ class TestBodyCaps:
         server.fail_next("*/status", status=200, body=doc(pad="a" * 2 * CAP))
         limits = lrpoll.Limits(max_body=CAP)
         async with lrpoll.Scheduler(base_url=server.base_url, limits=limits) as scheduler:
-            await scheduler.watch(server.status_url(job.id), export_spec())
+            await (await scheduler.watch(server.status_url(job.id), export_spec()))
             assert scheduler.statistics().errors_retried == 1
 
 
@@ -125,7 +127,7 @@ class TestHostileJson:
         server.fail_next("*/status", status=200, body=body, times=10)
         spec = export_spec(errors=lrpoll.ErrorBudget(max_consecutive=1))
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), spec)
+            op = await scheduler.watch(server.status_url(job.id), spec)
             with pytest.raises(lrpoll.LrpollError):
                 await op
         return op
@@ -155,7 +157,7 @@ class TestHostileJson:
             "*/status", status=200, body=b'{"status": "running", "progress": ' + value + b"}"
         )
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec())
+            op = await scheduler.watch(server.status_url(job.id), export_spec())
             progress = [u.progress async for u in op.updates()]
             await op
         assert progress == [None, 40.0, 100.0]
@@ -167,7 +169,7 @@ class TestHostileJson:
         body = b'{"status": "running", "result": 1, "status": "done", "result": 2}'
         server.fail_next("*/status", status=200, body=body)
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            assert await scheduler.watch(server.status_url(job.id), export_spec()) == 2
+            assert await (await scheduler.watch(server.status_url(job.id), export_spec())) == 2
 
     async def test_lone_surrogate_in_the_error_message_stays_escaped(
         self, server: FakeLROServer, logs: LogCapture
@@ -178,7 +180,7 @@ class TestHostileJson:
         server.fail_next("*/status", status=200, body=body)
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
             with pytest.raises(lrpoll.OperationFailed) as info:
-                await scheduler.watch(server.status_url(job.id), export_spec())
+                await (await scheduler.watch(server.status_url(job.id), export_spec()))
         assert info.value.message == "bad \\ud800 thing"
         str(info.value).encode("utf-8")  # encodable: no lone surrogate left
         assert "operation ended" in logs.events()
@@ -194,7 +196,7 @@ class TestRedirects:
             server.redirect_next(f"*/{job.id}/status", f"/api/exports/{job.id}")
             creds = {server.base_url: lrpoll.BearerToken("tok-1")}
             async with lrpoll.Scheduler(base_url=server.base_url, credentials=creds) as scheduler:
-                assert await scheduler.watch(server.status_url(job.id), export_spec())
+                assert await (await scheduler.watch(server.status_url(job.id), export_spec()))
         assert [(r.path, r.status) for r in server.requests] == [
             (f"/api/exports/{job.id}/status", 302),
             (f"/api/exports/{job.id}", 200),
@@ -212,7 +214,7 @@ class TestRedirects:
         server.redirect_next("*/status", other.status_url(target.id) + "?sig=s3cr3t")
         creds = {server.base_url: lrpoll.BearerToken("tok-1")}
         async with lrpoll.Scheduler(base_url=server.base_url, credentials=creds) as scheduler:
-            op = scheduler.watch(server.status_url(job.id), export_spec())
+            op = await scheduler.watch(server.status_url(job.id), export_spec())
             with pytest.raises(lrpoll.UntrustedURL) as info:
                 await op
         assert other.requests == []
@@ -231,7 +233,9 @@ class TestRedirects:
         async with lrpoll.Scheduler(
             base_url=server.base_url, credentials=creds, allow_origins=[other.base_url]
         ) as scheduler:
-            assert await scheduler.watch(server.status_url(job.id), export_spec()) == "there"
+            assert (
+                await (await scheduler.watch(server.status_url(job.id), export_spec())) == "there"
+            )
         assert server.requests[0].headers["authorization"] == "REDACTED"
         assert [r.status for r in other.requests] == [200]
         assert "authorization" not in other.requests[0].headers
@@ -244,7 +248,7 @@ class TestRedirects:
         server.redirect_next("*/status", peek + "?sig=abc")
         server.redirect_next(f"/api/exports/{job.id}", status)
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            op = scheduler.watch(status, export_spec())
+            op = await scheduler.watch(status, export_spec())
             with pytest.raises(lrpoll.TooManyRedirects) as info:
                 await op
         assert info.value.message == (f"redirect loop: {status} -> {peek}?sig=REDACTED -> {status}")
@@ -260,7 +264,7 @@ class TestRedirects:
         limits = lrpoll.Limits(max_redirects=2)
         async with lrpoll.Scheduler(base_url=server.base_url, limits=limits) as scheduler:
             with pytest.raises(lrpoll.TooManyRedirects, match="more than 2 redirects"):
-                await scheduler.watch(server.status_url(job.id), export_spec())
+                await (await scheduler.watch(server.status_url(job.id), export_spec()))
         assert [r.path for r in server.requests] == [
             f"/api/exports/{job.id}/status",
             "/hop/0",
@@ -274,7 +278,7 @@ class TestRedirects:
         server.redirect_next("*/status", status + "?sig=1")
         server.redirect_next("*/status", status + "?sig=2")
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            await scheduler.watch(status, export_spec())
+            await (await scheduler.watch(status, export_spec()))
         assert [r.raw_path.split("/")[-1] for r in server.requests] == [
             "status",
             "status?sig=1",
@@ -288,5 +292,5 @@ class TestRedirects:
         job = server.add_job(JobScript.success(polls=1))
         server.redirect_next("*/status", f"/api/exports/{job.id}")
         async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
-            await scheduler.watch(server.status_url(job.id), export_spec())
+            await (await scheduler.watch(server.status_url(job.id), export_spec()))
         assert poll_times(server, "*/status") == [0.0, 1.0, 2.0]

@@ -1,40 +1,30 @@
-"""The ``lrpoll`` command: the demo, help, version and exit codes, run as users run them."""
+"""``lrpoll demo``, help and version, run as users run them."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import importlib.metadata
-import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 import lrpoll
 from lrpoll import _cli, _demo
+from lrpoll._cli import _demo_cmd
+from lrpoll._cli._exit import EXIT_CODES_HELP
+
+from .helpers import ENV, TIMEOUT, lrpoll_command
 
 if TYPE_CHECKING:
     from lrpoll._demo import Reporter
 
-ENV = {**os.environ, "NO_COLOR": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-TIMEOUT = 60
 # Hides rich, whether or not it is installed: `import rich` then raises ImportError.
 WITHOUT_RICH = "import sys; sys.modules['rich'] = None; from lrpoll._cli import main; "
-
-
-def lrpoll_command(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m lrpoll ARGS`` to completion."""
-    return subprocess.run(
-        [sys.executable, "-W", "error", "-m", "lrpoll", *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=TIMEOUT,
-        check=False,
-    )
 
 
 @pytest.fixture(name="demo", scope="module")
@@ -102,7 +92,7 @@ class TestDemo:
         async def run_wrong(reporter: Reporter) -> _demo.DemoReport:
             return await _demo.run_demo(reporter, jobs=[wrong], interval=0.01)
 
-        monkeypatch.setattr(_cli, "run_demo", run_wrong)
+        monkeypatch.setattr(_demo_cmd, "run_demo", run_wrong)
         assert _cli.main(["demo", "--plain"]) == 1
         out = capsys.readouterr().out
         assert "UNEXPECTED: customers ended succeeded, expected failed" in out
@@ -226,3 +216,16 @@ class TestHelpAndVersion:
         """The installed distribution declares ``lrpoll = lrpoll._cli:main``."""
         scripts = importlib.metadata.entry_points(group="console_scripts")
         assert [ep.value for ep in scripts if ep.name == "lrpoll"] == ["lrpoll._cli:main"]
+
+    @pytest.mark.parametrize("command", [[], ["watch"], ["start"], ["resume"]])
+    def test_help_lists_the_exit_codes(self, command: list[str]) -> None:
+        """``--help`` of the command and of watch, start and resume lists the exit codes."""
+        result = lrpoll_command(*command, "--help")
+        assert result.returncode == 0
+        assert EXIT_CODES_HELP in result.stdout
+
+    def test_docs_list_the_same_exit_codes(self) -> None:
+        """docs/cli.md lists the exit codes as ``--help`` does, and keeps a screen capture."""
+        text = (Path(__file__).parents[2] / "docs" / "cli.md").read_text()
+        assert EXIT_CODES_HELP in text
+        assert "✓ customers ━" in text
