@@ -14,7 +14,8 @@ Prints one JSON object:
   fleet / scheduler;
 - ``round_trips_per_poll``: Redis pipelines the worker sent per request it sent;
 - ``redis_bytes_per_op``: Redis ``used_memory`` growth per enrolled operation, over
-  ``memory_ops`` operations (with ``checkpoint_bytes``, the size of one checkpoint).
+  ``memory_ops`` operations (with ``checkpoint_bytes``, the size of one checkpoint);
+  ``--hash-max-listpack-value 4096`` shows it with the checkpoint inside a listpack.
 """
 
 from __future__ import annotations
@@ -55,13 +56,15 @@ def _stop(proc: subprocess.Popen[Any]) -> None:
             proc.wait()
 
 
-def _start_redis(workdir: str) -> tuple[subprocess.Popen[bytes], str]:
+def _start_redis(workdir: str, listpack_value: int = 0) -> tuple[subprocess.Popen[bytes], str]:
     exe = shutil.which("redis-server")
     if exe is None:
         raise SystemExit("redis-server not found on PATH (apt-get install redis-server)")
     port = _free_port()
     args = [exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir]
     args += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+    if listpack_value:
+        args += ["--hash-max-listpack-value", str(listpack_value)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -182,6 +185,7 @@ async def _run(args: argparse.Namespace, redis_url: str, base: str) -> dict[str,
         "round_trips_per_poll": round(fleet["round_trips_per_poll"], 3),
         "redis_bytes_per_op": round(memory["redis_bytes_per_op"]),
         "checkpoint_bytes": memory["checkpoint_bytes"],
+        "hash_max_listpack_value": args.hash_max_listpack_value or 64,
     }
 
 
@@ -190,12 +194,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ops", type=int, default=2000)
     parser.add_argument("--polls", type=int, default=5)
     parser.add_argument("--memory-ops", type=int, default=20_000)
+    parser.add_argument(
+        "--hash-max-listpack-value",
+        type=int,
+        default=0,
+        metavar="BYTES",
+        help="start redis-server with this hash-max-listpack-value (default: Redis's, 64)",
+    )
     parser.add_argument("--tiny", action="store_true", help="N = 50, memory over 200")
     args = parser.parse_args(argv)
     if args.tiny:
         args.ops, args.polls, args.memory_ops = 50, 2, 200
     with tempfile.TemporaryDirectory() as workdir:
-        redis, redis_url = _start_redis(workdir)
+        redis, redis_url = _start_redis(workdir, args.hash_max_listpack_value)
         try:
             server, base = _start_server()
             try:

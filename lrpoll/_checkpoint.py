@@ -52,7 +52,16 @@ if TYPE_CHECKING:
 
     from ._spec import CancelResult
 
-__all__ = ["MAX_SIZE", "VERSION", "dump", "load", "spec_of", "to_record"]
+__all__ = [
+    "MAX_SIZE",
+    "VERSION",
+    "document",
+    "dump",
+    "encode",
+    "load",
+    "spec_of",
+    "to_record",
+]
 
 VERSION: Final = 2
 MAX_SIZE: Final = 256 * 1024
@@ -161,6 +170,29 @@ def dump(rec: OpRecord, *, now: float, wall: float, key: bytes | None = None) ->
         wall: the epoch time now (the checkpoint's clock).
         key: signs the checkpoint (HMAC-SHA256).
     """
+    return encode(document(rec, now=now, wall=wall, key=key))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def encode(doc: Mapping[str, Any]) -> str:
+    """A checkpoint document (from `document`) as the JSON string `dump` returns.
+
+    A spec that `spec_of` loaded is written from its cached JSON text: most of a
+    checkpoint is its spec, and it is the same at every step.
+    """
+    spec = doc.get("spec")
+    known = _SPEC_TEXT.get(id(spec))
+    if known is None or known[0] is not spec:
+        return _json(doc)
+    # Inside a JSON string every quote is escaped, so the only `,"spec":0,` is the key's.
+    return _json({**doc, "spec": 0}).replace(',"spec":0,', f',"spec":{known[1]},', 1)
+
+
+def document(rec: OpRecord, *, now: float, wall: float, key: bytes | None = None) -> dict[str, Any]:
+    """The checkpoint of ``rec`` as a JSON object: what `dump` encodes (same arguments)."""
     base = rec.base or {}
     headers = base.get("start_headers") or {}
     stopped_at = rec.extras.stopped_at if rec.extras is not None else None
@@ -205,7 +237,7 @@ def dump(rec: OpRecord, *, now: float, wall: float, key: bytes | None = None) ->
     }
     if key is not None:
         doc["sig"] = hmac.new(key, _canonical(doc), hashlib.sha256).hexdigest()
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return doc
 
 
 def load(token: str | bytes, *, key: bytes | None = None) -> dict[str, Any]:
@@ -271,11 +303,13 @@ def load(token: str | bytes, *, key: bytes | None = None) -> dict[str, Any]:
     return doc
 
 
-# Specs loaded from checkpoints, by their canonical JSON, with their JSON form: a loop of
-# steps over one kind of operation (`lrpoll.step`, a fleet worker) compiles each spec once
+# Specs loaded from checkpoints, by the repr of their JSON object, with their JSON form: a
+# loop of steps over one kind of operation (`lrpoll.step`, a fleet worker) compiles each spec once
 # instead of at every step. Specs are frozen, so one object serves every checkpoint.
 _SPECS: Final[dict[str, tuple[PollSpec, dict[str, Any]]]] = {}
 _SPECS_BY_ID: Final[dict[int, tuple[PollSpec, dict[str, Any]]]] = {}
+# The same JSON objects' text, by the object's id: `encode` writes it as it is.
+_SPEC_TEXT: Final[dict[int, tuple[dict[str, Any], str]]] = {}
 _SPECS_MAX: Final = 256
 
 
@@ -292,15 +326,20 @@ def spec_of(doc: Mapping[str, Any]) -> PollSpec:
         CheckpointError: when the stored spec is not valid.
     """
     try:
-        key = json.dumps(doc["spec"], sort_keys=True, separators=(",", ":"))
+        # repr tells JSON values apart as exactly as canonical JSON does (1, 1.0 and True
+        # differ), at half the cost; the same spec in another key order is one more entry.
+        key = repr(doc["spec"])
         known = _SPECS.get(key)
         if known is not None:
             return known[0]
         spec = PollSpec.from_json(doc["spec"])
         if len(_SPECS) >= _SPECS_MAX:
-            old, _ = _SPECS.pop(next(iter(_SPECS)))  # the oldest
+            old, old_json = _SPECS.pop(next(iter(_SPECS)))  # the oldest
             _SPECS_BY_ID.pop(id(old), None)
-        _SPECS[key] = _SPECS_BY_ID[id(spec)] = (spec, spec.to_json())
+            _SPEC_TEXT.pop(id(old_json), None)
+        spec_json = spec.to_json()
+        _SPECS[key] = _SPECS_BY_ID[id(spec)] = (spec, spec_json)
+        _SPEC_TEXT[id(spec_json)] = (spec_json, _json(spec_json))
         return spec
     except SpecError as exc:
         raise CheckpointError(f"checkpoint spec is invalid: {exc}") from None

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from yarl import URL
 
-from ._checkpoint import dump, load, spec_of, to_record
+from ._checkpoint import document, dump, encode, load, spec_of, to_record
 from ._core import (
     Ended,
     Observation,
@@ -382,6 +382,10 @@ class StepResult:
         retry_after: the answer's valid Retry-After in seconds (clamped), or None.
         cancel: what the cancel request got back (``accepted``, ``refused``, ...), from
             `lrpoll.cancel_step` only; None otherwise.
+        document: ``checkpoint`` as a parsed JSON object, when `step` polled (None
+            otherwise): read its fields (``state``, ``progress``, ``last``) without
+            parsing the checkpoint again. Read it only: it shares its ``spec``
+            with other steps' documents.
     """
 
     decision: Decision | None
@@ -391,6 +395,7 @@ class StepResult:
     throttled: bool = False
     retry_after: float | None = None
     cancel: CancelResult | None = None
+    document: Mapping[str, Any] | None = None
 
     @property
     def ended(self) -> bool:
@@ -444,8 +449,10 @@ async def step(
         return StepResult(adv.decision, None, None, adv.sent, adv.throttled, adv.retry_after)
     rec.due = adv.due
     later = clock()
-    text = dump(rec, now=later, wall=later, key=transport.checkpoint_key)
-    return StepResult(adv.decision, text, adv.due, adv.sent, adv.throttled, adv.retry_after)
+    doc = document(rec, now=later, wall=later, key=transport.checkpoint_key)
+    return StepResult(
+        adv.decision, encode(doc), adv.due, adv.sent, adv.throttled, adv.retry_after, None, doc
+    )
 
 
 def checkpoint_for(

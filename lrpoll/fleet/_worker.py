@@ -377,7 +377,9 @@ class Worker:
                 )
             state = _state_of(item.checkpoint)  # it had ended already
             return Completion(item.id, item.fence, state, "done", cancel=cancel)
-        doc = json.loads(result.checkpoint)
+        doc = result.document  # the step's own, when it polled: no second parse
+        if doc is None:
+            doc = json.loads(result.checkpoint)
         status = json.dumps(doc.get("last"), separators=(",", ":"))
         return Completion(
             item.id,

@@ -69,6 +69,23 @@ class TestPlainLoop:
         assert scheduled == {"url": f"/downloads/{other.id}.csv"}
         assert op.attempts == stepped_polls == len(server.requests_to(f"*/{other.id}/status"))
 
+    async def test_document_is_the_parsed_checkpoint(self, server: FakeLROServer) -> None:
+        """A step that polled hands back its next checkpoint parsed too, equal to the text's
+        JSON, signed or not."""
+        spec = export_spec()
+        job = server.add_job(JobScript.success(polls=3))
+        for key in (None, b"k" * 32):
+            token = lrpoll.checkpoint_for(
+                server.status_url(job.id), spec, operation_id="d", now=T0, key=key
+            )
+            async with lrpoll.Transport.open(server.base_url, checkpoint_key=key) as transport:
+                result = await lrpoll.step(token, transport=transport, now=T0)
+            assert result.checkpoint is not None
+            doc = result.document
+            assert doc is not None
+            assert doc == json.loads(result.checkpoint)
+            assert doc["state"] == "running"
+
     async def test_clock_moved_past_the_deadline(
         self, server: FakeLROServer, tmp_path: Path
     ) -> None:
