@@ -14,10 +14,11 @@ keep-alive connection (pipelining-safe) and nothing else (no chunked requests).
 
 Routes (any method unless said; the query string is optional everywhere):
 
-``GET /op/<id>?done_after=<k>&size=<bytes>&due=<epoch>``
+``GET /op/<id>?done_after=<k>&size=<bytes>&shape=nested&due=<epoch>``
     A generic status document ``{"id","status":"running"|"done","progress","polls"}``. Each
     id counts its own polls and says ``done`` from its ``k``-th poll on (``0`` or absent:
-    never); ``size`` pads the document to about that many bytes.
+    never); ``size`` pads the document to about that many bytes; ``shape=nested`` adds an
+    Oracle-like ``result.body.tables.items`` list of two tables.
 ``POST|PUT /azure/start/<id>?...``
     An Azure start: ``202`` with an absolute ``Azure-AsyncOperation`` monitor URL that keeps
     the query string. No ``Retry-After``: azure-core treats ``0`` as absent and falls back to
@@ -28,10 +29,11 @@ Routes (any method unless said; the query string is optional everywhere):
     A ``google.longrunning.Operation`` in JSON: ``{"name","done":false,"metadata":Any}``, then
     ``{"name","done":true,"metadata":Any,"response":{"@type":".../google.protobuf.Empty"}}``.
 ``GET /_stats``
-    Requests served, polls per kind, operations seen, the server's clock and CPU time, and
-    the lateness summary (``now - due`` over every poll that carried ``due=``, a reservoir).
+    Requests served, TCP connections accepted, polls per kind, operations seen, the server's
+    clock and CPU time, and the lateness summary (``now - due`` over every poll that carried
+    ``due=``, a reservoir).
 ``POST /_reset`` (``?scope=lateness`` clears only the lateness reservoir)
-    Clears counters, per-operation poll counts and the reservoir.
+    Clears counters (connections accepted too), per-operation poll counts and the reservoir.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class Stats:
     def reset(self) -> None:
         """Forget everything counted so far."""
         self.requests = 0
+        self.connections = 0
         self.kinds: dict[str, int] = {}
         self.polls: dict[str, int] = {}
         self.reset_lateness()
@@ -111,6 +114,7 @@ class Stats:
             "uptime": time.time() - self.started,
             "loop": loop_name,
             "requests": self.requests,
+            "connections": self.connections,
             "kinds": dict(self.kinds),
             "polls": sum(self.kinds.get(kind, 0) for kind in _POLL_KINDS),
             "ops": len(self.polls),
@@ -168,6 +172,7 @@ class Server:
         path, _, query = target.partition("?")
         done_after = 0
         size = 0
+        nested = False
         if query:
             for item in query.split("&"):
                 key, _, value = item.partition("=")
@@ -178,10 +183,12 @@ class Server:
                         done_after = int(value)
                     elif key == "size":
                         size = int(value)
+                    elif key == "shape":
+                        nested = value == "nested"
                 except ValueError:
                     return _response(400, b'{"error":"bad query parameter"}')
         if path.startswith("/op/"):
-            return self._generic(path[4:], done_after, size)
+            return self._generic(path[4:], done_after, size, nested)
         if path.startswith("/azure/"):
             rest = path[7:]
             if rest.startswith("start/"):
@@ -212,10 +219,18 @@ class Server:
             return polls, True, 100
         return polls, False, (polls * 100 // done_after if done_after else polls % 100)
 
-    def _generic(self, op_id: str, done_after: int, size: int) -> bytes:
+    def _generic(self, op_id: str, done_after: int, size: int, nested: bool = False) -> bytes:
         polls, done, progress = self._poll("op", op_id, done_after)
         status = "done" if done else "running"
         doc = f'{{"id":{_quote(op_id)},"status":"{status}","progress":{progress},"polls":{polls}'
+        if nested:
+            # An Oracle-like export status: the per-table states in result.body.tables.items.
+            table = "DONE" if done else "RUNNING"
+            doc += (
+                ',"result":{"body":{"tables":{"items":['
+                f'{{"name":"ORDERS","status":"{table}","rows":{polls * 100}}},'
+                '{"name":"CUSTOMERS","status":"QUEUED","rows":0}]}}}'
+            )
         return _response(200, (doc + _pad(size, len(doc) + 1) + "}").encode())
 
     def _azure_start(self, method: bytes, op_id: str, query: str) -> bytes:
@@ -259,6 +274,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.server.stats.connections += 1
         self.transport = cast("asyncio.Transport", transport)  # uvloop's is no subclass
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -54,6 +54,8 @@ class Workload:
             closed-loop requesters for a ceiling contender).
         done_after: the server says done at this poll (``0``: never).
         size: pad each status document to about this many bytes (``0``: tiny).
+        shape: ``flat`` (four fields) or ``nested`` (an Oracle-like list of two tables
+            under ``result.body.tables.items``).
         stamp_due: add ``due=<time.time() when this poll should go out>`` to every poll after
             the first, so the server can sample send lateness.
         tag: prefix of this run's operation ids (keeps runs apart on one server).
@@ -66,6 +68,7 @@ class Workload:
     size: int = 0
     stamp_due: bool = False
     tag: str = ""
+    shape: str = "flat"
 
     def op_id(self, index: int) -> str:
         """Return the id of operation number ``index``."""
@@ -79,6 +82,8 @@ class Workload:
             parts.append(f"done_after={self.done_after}")
         if self.size:
             parts.append(f"size={self.size}")
+        if self.shape != "flat":
+            parts.append(f"shape={self.shape}")
         return "&".join(parts)
 
 
@@ -100,6 +105,8 @@ class Contender(abc.ABC):
     supports_uvloop: ClassVar[bool] = True
     #: A closed-loop ceiling: ``start()`` starts ``slots`` requesters and ignores the ids.
     closed_loop: ClassVar[bool] = False
+    #: The requester counts a closed-loop contender is measured with.
+    closed_loop_slots: ClassVar[tuple[int, ...]] = (10, 100)
     #: Position in the tables.
     order: ClassVar[int] = 50
 
@@ -193,11 +200,26 @@ class StatsClient:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._base_polls = 0
+        self._base_connections = 0
 
     async def connect(self) -> None:
-        """Open the connection and note how many polls the server has answered so far."""
+        """Open the connection and note the server's poll and connection counts so far.
+
+        The connection count taken here includes this connection, so
+        :meth:`connections_since` counts only the contender's.
+        """
         self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-        self._base_polls = int((await self.get())["polls"])
+        stats = await self.get()
+        self._base_polls = int(stats["polls"])
+        self._base_connections = int(stats.get("connections", 0))
+
+    def polls_since(self, stats: dict[str, Any]) -> int:
+        """Polls the server answered between :meth:`connect` and ``stats``."""
+        return int(stats["polls"]) - self._base_polls
+
+    def connections_since(self, stats: dict[str, Any]) -> int:
+        """TCP connections the server accepted between :meth:`connect` and ``stats``."""
+        return int(stats.get("connections", 0)) - self._base_connections
 
     async def close(self) -> None:
         """Close the connection."""
@@ -241,7 +263,7 @@ class StatsClient:
         deadline = time.monotonic() + limit
         while True:
             stats = await self.get()
-            polls = int(stats["polls"]) - self._base_polls
+            polls = self.polls_since(stats)
             if polls >= target:
                 return
             if time.monotonic() > deadline:
@@ -321,6 +343,7 @@ class Params:
     warmup: float
     done_after: int
     size: int
+    shape: str
     trace: bool
     windows: int
     limit: float
@@ -342,6 +365,7 @@ def _workload(params: Params, port: int, **changes: Any) -> Workload:
         "slots": params.slots,
         "done_after": params.done_after,
         "size": params.size,
+        "shape": params.shape,
         "tag": secrets.token_hex(3) + "-",
     }
     fields.update(changes)
@@ -376,6 +400,10 @@ async def _saturate(
                     "cpu_per_poll_us": 1e6 * (cpu1 - cpu0) / max(polls, 1),
                     "cpu_busy": (cpu1 - cpu0) / seconds,
                     **lag,
+                    # Since the contender opened: every connection it made, and every poll
+                    # the server answered it (keep-alive reuse: connections == slots).
+                    "connections": stats.connections_since(after),
+                    "polls_total": stats.polls_since(after),
                     "polls": polls,
                     "seconds": seconds,
                     "ramp_s": ramp,
@@ -562,6 +590,7 @@ def main(cls: type[Contender], argv: list[str] | None = None) -> None:
     parser.add_argument("--windows", type=int, default=1, help="samples taken in this process")
     parser.add_argument("--done-after", type=int, default=0, help="server says done at poll k")
     parser.add_argument("--size", type=int, default=0, help="status document size, bytes")
+    parser.add_argument("--shape", choices=("flat", "nested"), default="flat")
     parser.add_argument("--trace", action="store_true", help="memory: one more tracemalloc step")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--cpu", type=int, default=None, help="pin to this core")
@@ -576,6 +605,7 @@ def main(cls: type[Contender], argv: list[str] | None = None) -> None:
         warmup=args.warmup,
         done_after=args.done_after,
         size=args.size,
+        shape=args.shape,
         trace=args.trace,
         windows=max(1, args.windows),
         limit=args.limit,

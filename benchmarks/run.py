@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import http.client
 import json
 import os
@@ -70,6 +71,7 @@ class Mode:
     saturate_interval: float = 0.001
     memory_interval: float = 3600.0
     memory_size: int = 200
+    memory_nested_size: int = 215  # the nested (Oracle-like) document's figure
     drain_interval: float = 0.05
 
 
@@ -184,12 +186,14 @@ class Job:
         return entry
 
 
-def _figures(mode: Mode, closed_loop: bool) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+def _figures(
+    mode: Mode, closed_loop: bool, closed_loop_slots: tuple[int, ...] = (10, 100)
+) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
     """Yield ``(figure, scenario, loop, args)`` for one contender in ``mode``."""
     loops = ("asyncio", "uvloop") if mode.uvloop else ("asyncio",)
     common = {"duration": mode.duration, "warmup": mode.warmup, "limit": mode.limit}
     if closed_loop:
-        for slots in (10, 100):
+        for slots in closed_loop_slots:
             for loop in loops:
                 yield "ceiling", "saturate", loop, {"slots": slots, **common}
         return
@@ -201,6 +205,8 @@ def _figures(mode: Mode, closed_loop: bool) -> Iterator[tuple[str, str, str, dic
     args = {"n": mode.memory_n, "interval": mode.memory_interval, "size": mode.memory_size}
     args |= {"slots": mode.slots, "trace": True, "limit": mode.limit}
     yield f"memory n={mode.memory_n}", "memory", "asyncio", args
+    nested = args | {"size": mode.memory_nested_size, "shape": "nested"}
+    yield f"memory nested n={mode.memory_n}", "memory", "asyncio", nested
     for name, n, interval in mode.lateness:
         args = {"n": n, "interval": interval, "slots": mode.slots}
         yield f"lateness {name} n={n} @{interval:g}s", "lateness", "asyncio", args | common
@@ -220,9 +226,9 @@ def plan(
     """
     jobs: list[Job] = []
     for name, (module, cls) in discover().items():
-        if only is not None and name not in only and not cls.closed_loop:
+        if only is not None and name not in only and name != "ceil":
             continue
-        for figure, scenario, loop, args in _figures(mode, cls.closed_loop):
+        for figure, scenario, loop, args in _figures(mode, cls.closed_loop, cls.closed_loop_slots):
             if scenarios is not None and scenario not in scenarios:
                 continue
             if scenario not in cls.scenarios or (loop == "uvloop" and not cls.supports_uvloop):
@@ -360,6 +366,7 @@ _COLUMNS: Final[dict[str, list[tuple[str, str, str]]]] = {
         ("lag p99 ms", "lag_p99_ms", "{:.0f}"),
         ("lag max ms", "lag_max_ms", "{:.0f}"),
         ("ramp s", "ramp_s", "{:.1f}"),
+        ("conns", "connections", "{:.0f}"),
     ],
     "memory": [
         ("RSS B/op", "rss_bytes_per_op", "{:,.0f}"),
@@ -388,7 +395,7 @@ def add_ratios(entries: list[dict[str, Any]]) -> None:
     ceilings = {
         e["loop"]: e["median"]["polls_per_s"]
         for e in entries
-        if e["figure"] == "ceiling" and e["status"] == "ok" and e["args"].get("slots") == 100
+        if e["contender"] == "ceil" and e["status"] == "ok" and e["args"].get("slots") == 100
     }
     for entry in entries:
         ceiling = ceilings.get(entry["loop"])
@@ -482,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--tiny", action="store_true", help="N about 50, seconds (smoke test)")
     parser.add_argument("--only", help="comma-separated contender names (CEIL always runs)")
     parser.add_argument("--scenarios", help="comma-separated: saturate,memory,lateness,drain")
+    parser.add_argument("--ns", help="comma-separated N for the saturate figures")
     parser.add_argument("--reps", type=int, help="fresh processes per figure")
     parser.add_argument("--windows", type=int, help="samples per process")
     parser.add_argument("--out", type=Path, help="results directory")
@@ -510,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
         print(tables(saved["results"]))
         return 0
     mode = MODES["tiny" if args.tiny else "quick" if args.quick else "full"]
+    if args.ns:
+        mode = dataclasses.replace(mode, saturate_ns=tuple(int(n) for n in args.ns.split(",")))
     reps = args.reps or mode.reps
     windows = args.windows or mode.windows
     only = set(args.only.split(",")) if args.only else None

@@ -35,6 +35,7 @@ from ._exceptions import (
     UntrustedURL,
 )
 from ._expr import Expression, MessageTemplate, UrlTemplate
+from ._loop import loop_factory, run
 from ._operation import Callback, Operation, OperationState, Update
 from ._public import claim
 from ._scheduler import Scheduler, SchedulerStatistics
@@ -129,6 +130,8 @@ __all__ = [
     "checkpoint_for",
     "load_spec",
     "loads_spec",
+    "loop_factory",
+    "run",
     "step",
 ]
 

@@ -59,6 +59,7 @@ from ._exceptions import (
     with_context,
 )
 from ._expr import is_truthy, json_snippet
+from ._json import resolve
 from ._retry_after import backoff_delay, clamp, parse_retry_after
 
 if TYPE_CHECKING:
@@ -94,9 +95,12 @@ __all__ = [
 _EMPTY: Final[Mapping[str, str]] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, as the decisions below are: the runtime builds one per poll, and a frozen
+# dataclass's __init__ (object.__setattr__ per field) costs several times a plain one's
+# for these 14 fields. Nothing changes one once built.
+@dataclass(slots=True)
 class Observation:
-    """One answer to a status request, as the runtime saw it.
+    """One answer to a status request, as the runtime saw it (read-only by convention).
 
     Attributes:
         http_status: the HTTP status, or None for a transport fault.
@@ -112,7 +116,8 @@ class Observation:
         failing_for: seconds since the current run of faults began (0 when none).
         rand: a uniform random value in [0, 1) for jitter.
         last: the last status document the operation had before this answer (what
-            errors from answers that are not status documents carry).
+            errors from answers that are not status documents carry), or a
+            `lrpoll._json.RawJSON` holding it as its text (parsed only if read).
         cancelling: a cancel was accepted and is being confirmed.
         sent: False when a fault happened before anything reached the server.
     """
@@ -154,7 +159,8 @@ def _observation_status(self: Observation) -> int | None:
 setattr(Observation, "status", property(_observation_status))  # noqa: B010
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen either: one per running poll (see Observation).
+@dataclass(slots=True)
 class Running:
     """Still running: poll again after ``delay`` seconds."""
 
@@ -395,7 +401,7 @@ def _body_exception(
         return OperationFailed(found.text or text, operation_id=operation_id, status=_document(obs))
     if found.kind == "gone":
         return OperationGone(
-            f"{text} (the operation is gone)", operation_id=operation_id, status=obs.last
+            f"{text} (the operation is gone)", operation_id=operation_id, status=resolve(obs.last)
         )
     cls = AuthError if found.kind == "auth" else HTTPStatusError
     # The body is an error, not a status document: the error carries the last one.
@@ -404,7 +410,7 @@ def _body_exception(
         http_status=code,
         body_snippet=obs.snippet or json_snippet(obs.body),
         operation_id=operation_id,
-        status=obs.last,
+        status=resolve(obs.last),
     )
 
 
@@ -413,7 +419,7 @@ def _body_exception(
 
 def _document(obs: Observation) -> Any:
     """The status document an answer leaves the operation with: its body, else the last."""
-    return obs.last if obs.body is None else obs.body
+    return resolve(obs.last) if obs.body is None else obs.body
 
 
 def _default_rule(code: int) -> StatusRule | type[HTTPStatusError]:
@@ -515,7 +521,9 @@ def _transient(
         budget.max_failing_time is not None and obs.failing_for >= budget.max_failing_time
     )
     if spent:
-        return Ended("error", with_context(error, operation_id=operation_id, status=obs.last))
+        return Ended(
+            "error", with_context(error, operation_id=operation_id, status=resolve(obs.last))
+        )
     if spec.max_duration is not None and obs.elapsed >= spec.max_duration:
         return timed_out(spec, obs, base, operation_id=operation_id)
     retry_after, warning = _retry_after(spec, obs)
@@ -536,7 +544,7 @@ def _gone(obs: Observation, gone: LrpollError, why: str, operation_id: str | Non
         confirmed = OperationCancelled(
             f"cancelled: {why} after the cancel was accepted",
             operation_id=operation_id,
-            status=obs.last,
+            status=resolve(obs.last),
         )
         return Ended("cancelled", confirmed)
     return Ended("gone", gone)
@@ -580,7 +588,7 @@ def decide(
         return _decide(spec, obs, base, operation_id)
     except RecursionError:
         error = MalformedStatus(
-            "status document nested too deeply", operation_id=operation_id, status=obs.last
+            "status document nested too deeply", operation_id=operation_id, status=resolve(obs.last)
         )
         return Ended("error", error)
 
@@ -611,7 +619,7 @@ def _decide(
             http_status=code,
             body_snippet=obs.snippet,
             operation_id=operation_id,
-            status=obs.last,  # an error page is not a status document
+            status=resolve(obs.last),  # an error page is not a status document
         )
         return Ended("error", error)
     if rule == "transient":
@@ -627,7 +635,7 @@ def _decide(
         gone = OperationGone(
             f"the status URL answered {code}: the operation expired or never existed",
             operation_id=operation_id,
-            status=obs.last,
+            status=resolve(obs.last),
         )
         return _gone(obs, gone, f"the status URL answered {code}", operation_id)
 
@@ -640,7 +648,7 @@ def _decide(
                 f"status document lacks what the spec requires ({required.source}): "
                 + json_snippet(obs.body, limit=120),
                 operation_id=operation_id,
-                status=obs.last,
+                status=resolve(obs.last),
             )
             return _transient(spec, obs, malformed, base, operation_id)
         if is_truthy(_eval(spec, "failed", view)):
@@ -865,7 +873,7 @@ def _http_error(obs: Observation, what: str) -> HTTPStatusError:
         f"{what} {obs.http_status}" + (f": {obs.snippet}" if obs.snippet else ""),
         http_status=obs.http_status or 0,
         body_snippet=obs.snippet,
-        status=obs.last,
+        status=resolve(obs.last),
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._json import RawJSON, parse_json
 from ._machine import TERMINAL, next_state
 from ._secrets import scrub
 
@@ -178,6 +179,15 @@ class Extras:
         self.cancel: asyncio.Future[CancelSent] | None = None
 
 
+class _Verbatim:
+    """A last document that is itself bytes, kept apart from a kept JSON text."""
+
+    __slots__ = ("doc",)
+
+    def __init__(self, doc: Any) -> None:
+        self.doc = doc
+
+
 def new_op_id() -> str:
     """A default operation id: ``op-`` and 12 random hex digits (48 bits).
 
@@ -207,7 +217,9 @@ class OpRecord:
         failing_since: when the current run of faults began.
         progress: percent done, or None.
         message: the latest rendered message.
-        last: the last status document.
+        last: the last status document (parsed again on each read when kept as its
+            JSON text: see `keep_last`).
+        kept_last: the last status document for the core: the document, or a `RawJSON`.
         result: the result, once succeeded.
         error: the error, once ended without a result.
         pending: a done decision waiting for its result fetch (``spec.result_url``).
@@ -218,6 +230,7 @@ class OpRecord:
     """
 
     __slots__ = (
+        "_last",
         "attempts",
         "base",
         "due",
@@ -227,7 +240,6 @@ class OpRecord:
         "failing_since",
         "handle",
         "id",
-        "last",
         "message",
         "pending",
         "progress",
@@ -258,7 +270,7 @@ class OpRecord:
         self.failing_since: float | None = None
         self.progress: float | None = None
         self.message: str | None = None
-        self.last: Any = None
+        self._last: Any = None
         self.result: Any = None
         self.error: LrpollError | None = None
         self.pending: Succeeded | None = None
@@ -267,6 +279,41 @@ class OpRecord:
         # The `Operation` users hold (typed Any: the handle's module sits above this one).
         self.handle: Any = None
         self.extras: Extras | None = None
+
+    # The last document is kept as its JSON text (bytes) when it came as JSON: bytes in
+    # ``_last`` always mean that. A document that is itself bytes (a custom decoder's)
+    # is kept wrapped, as a one-item list inside a `_Verbatim`.
+
+    @property
+    def last(self) -> Any:
+        """The last status document (a new parse of its text each time it is read)."""
+        doc = self._last
+        if type(doc) is bytes:
+            return parse_json(doc)
+        return doc.doc if type(doc) is _Verbatim else doc
+
+    @last.setter
+    def last(self, doc: Any) -> None:
+        self._last = _Verbatim(doc) if isinstance(doc, bytes) else doc
+
+    @property
+    def kept_last(self) -> Any:
+        """The last status document as the core takes it: the document, or a `RawJSON`."""
+        doc = self._last
+        if type(doc) is bytes:
+            return RawJSON(doc)
+        return doc.doc if type(doc) is _Verbatim else doc
+
+    def keep_last(self, doc: Any, raw: bytes | None) -> None:
+        """Keep ``doc`` as the last status document: as ``raw``, its JSON text, if given.
+
+        A parsed document costs several times its text in Python objects: an idle
+        operation keeps the text, and whoever reads `last` parses it again.
+        """
+        if raw is None or doc is None:
+            self.last = doc
+        else:
+            self._last = bytes(raw)
 
     @property
     def op_id(self) -> str:
@@ -294,13 +341,17 @@ class OpRecord:
         self.state = next_state(old, event)
         return old
 
-    def context(self) -> dict[str, Any]:
-        """The template context for messages, URLs and the cancel request."""
+    def context(self, *, last: bool = True) -> dict[str, Any]:
+        """The template context for messages, URLs and the cancel request.
+
+        ``last=False`` leaves the last document out (the core puts the answer's own
+        there when it renders a message), so it is not parsed for nothing.
+        """
         ctx = dict(self.base) if self.base else {}
         ctx["operation"] = self.op_id
         ctx["status_url"] = self.url
         ctx.setdefault("request_url", self.url)
-        ctx["last"] = self.last
+        ctx["last"] = self.last if last else None
         ctx["progress"] = self.progress
         return ctx
 

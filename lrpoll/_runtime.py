@@ -476,7 +476,8 @@ class Runtime:
                 self._call(rec, "on_status", hooks.on_status)
             if progressed and hooks.on_progress is not None and self._progress_due(rec, hooks):
                 self._call(rec, "on_progress", hooks.on_progress)
-        self._publish(rec, Update(rec.state, progress, message, rec.last))
+        if extras.subscribers:  # an Update reads (parses) the last document
+            self._publish(rec, Update(rec.state, progress, message, rec.last))
 
     def _progress_due(self, rec: OpRecord, hooks: Hooks) -> bool:
         """Whether ``on_progress`` may fire now (`Hooks` throttling), and note it if so."""
@@ -540,7 +541,8 @@ class Runtime:
         extras = rec.extras
         if extras is not None:
             handle: Operation = rec.handle
-            self._publish(rec, handle.snapshot())
+            if extras.subscribers:
+                self._publish(rec, handle.snapshot())
             queues, extras.done_queues = extras.done_queues or [], None
             for queue in queues:
                 queue.put_nowait(handle)

@@ -135,7 +135,8 @@ async def start_operation(
     op = runtime.adopt(rec, hooks=hooks, token=token, abandon=abandon)
     if isinstance(decision, Succeeded) and spec.result_template is not None:
         # Done at once; the result comes from its own request, the step's.
-        rec.last, rec.pending = answer.body, decision
+        rec.keep_last(answer.body, answer.raw)
+        rec.pending = decision
         runtime.begin(rec, now)
         await runtime.poll_now(rec)
         return op

@@ -136,7 +136,7 @@ def _decode(name: str, answer: Answer) -> None:
 
 def _base(rec: OpRecord) -> dict[str, Any] | None:
     # Messages need the template context; build it only for specs that have some.
-    return rec.context() if rec.spec._messages else None
+    return rec.context(last=False) if rec.spec._messages else None
 
 
 def observation(
@@ -172,21 +172,28 @@ def observation(
 def _observation(
     rec: OpRecord, answer: Answer, now: float, rand: float, *, attempt: int
 ) -> Observation:
-    return observation(
-        answer,
-        rand=rand,
-        elapsed=now - rec.started,
-        attempt=attempt,
-        errors=rec.errors,
-        failing_for=0.0 if rec.failing_since is None else now - rec.failing_since,
-        last=rec.last,
-        cancelling=rec.state == "cancelling",
+    # `observation` with the record's counters, its fields in order (once per poll).
+    return Observation(
+        answer.http_status,
+        answer.headers,
+        answer.body,
+        answer.fault,
+        answer.snippet,
+        time.time(),
+        now - rec.started,
+        attempt,
+        rec.errors,
+        0.0 if rec.failing_since is None else now - rec.failing_since,
+        rand,
+        rec.kept_last,
+        rec.state == "cancelling",
+        answer.sent,
     )
 
 
 def _timed_out(rec: OpRecord, now: float) -> Ended:
     """The `PollTimeout` ending of ``rec`` at its deadline (no answer judged)."""
-    obs = Observation(elapsed=now - rec.started, last=rec.last)
+    obs = Observation(elapsed=now - rec.started, last=rec.kept_last)
     return timed_out(rec.spec, obs, _base(rec), operation_id=rec.op_id)
 
 
@@ -267,7 +274,7 @@ async def advance(
     if isinstance(decision, Succeeded) and spec.result_template is not None:
         # Done: the result is fetched by the next step, at once.
         rec.errors, rec.failing_since = 0, None
-        rec.last = answer.body
+        rec.keep_last(answer.body, answer.raw)
         rec.pending = decision
         return Advance(None, now, sent=True)
     return apply(rec, decision, now, answer, sent=True)
@@ -317,11 +324,12 @@ def apply(
     ``answer`` is the status answer the decision judged, or None (a deadline, a result
     fetch, a refused URL): only a status answer replaces the last status document.
     """
-    body = None if answer is None else answer.body
+    body, raw = (None, None) if answer is None else (answer.body, answer.raw)
     if isinstance(decision, Running):
         rec.errors, rec.failing_since = 0, None
         progressed = decision.progress != rec.progress
-        rec.last, rec.progress = body, decision.progress
+        rec.keep_last(body, raw)
+        rec.progress = decision.progress
         if decision.message is not None:
             rec.message = decision.message
         return Advance(decision, now + decision.delay, sent, progressed=progressed)
@@ -339,7 +347,7 @@ def apply(
         rec.errors = 0
         progressed = decision.progress != rec.progress
         if answer is not None:
-            rec.last = body
+            rec.keep_last(body, raw)
         rec.progress = decision.progress
         rec.result = decision.result
         if decision.message is not None:
@@ -349,7 +357,7 @@ def apply(
     # An error or 404 body (an error page) is not a status document: the core's error
     # carries the last one, and the record keeps it.
     if decision.state not in ("error", "gone") and body is not None:
-        rec.last = body
+        rec.keep_last(body, raw)
     rec.error = decision.error
     if decision.message is not None:
         rec.message = decision.message

@@ -11,7 +11,6 @@ origins, credentials, caps, redirects and redaction stay the transport's.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -27,6 +26,7 @@ from ._exceptions import (
     UntrustedURL,
 )
 from ._expr import json_snippet
+from ._json import parse_json
 from ._log import add_secrets
 from ._sender import BodyTooLarge, Limits, RawRequest, SendFault
 from ._spec import checked_headers
@@ -37,11 +37,13 @@ if TYPE_CHECKING:
 
     from ._auth import Credential
     from ._sender import Sender
-    from ._urls import Origin
+    from ._urls import Access, Origin
 
 __all__ = ["Answer", "Limits", "Transport", "build_trust"]
 
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+#: Trust decisions remembered per (scheme, authority); the memo starts over when full.
+_ORIGINS_KEPT: Final = 1024
 
 
 @dataclass(slots=True)
@@ -56,6 +58,7 @@ class Answer:
         snippet: the first bytes of a non-2xx or unparseable body, escaped.
         url: the URL that answered (after redirects).
         sent: False when the request can never have reached the server.
+        raw: the JSON text ``body`` was parsed from, or None.
     """
 
     http_status: int | None
@@ -65,12 +68,7 @@ class Answer:
     snippet: str = ""
     url: URL | None = None
     sent: bool = True
-
-
-def _parse_json(raw: bytes) -> Any:
-    # json.loads raises ValueError for bad JSON and for integers past
-    # sys.get_int_max_str_digits(); RecursionError for very deep nesting.
-    return json.loads(raw)
+    raw: bytes | None = None
 
 
 class Transport:
@@ -100,6 +98,7 @@ class Transport:
         self.checkpoint_key = checkpoint_key
         # Non-secret defaults (User-Agent, a client id) under every request's own headers.
         self.headers = dict(headers or {})
+        self._origins: dict[tuple[str, str], tuple[Access, Origin]] = {}
 
     @classmethod
     def open(
@@ -156,7 +155,19 @@ class Transport:
         return self._access(url)[0]
 
     def _access(self, url: URL) -> tuple[str, Origin]:
-        access, origin = self.trust.access(url)
+        # The trust decision depends on the scheme and authority alone, and the policy
+        # never changes: it is computed once per authority, not once per request (the
+        # origin of a fresh URL object costs more than the rest of the check). Refusals
+        # are not remembered: they raise every time. The sender's own answer (a borrowed
+        # session's cookies) can change, so it is asked every time.
+        key = (url.scheme, url.raw_authority)
+        known = self._origins.get(key)
+        if known is None:
+            known = self.trust.access(url)
+            if len(self._origins) >= _ORIGINS_KEPT:
+                self._origins.clear()
+            self._origins[key] = known
+        access, origin = known
         if access == "anonymous":
             reason = self.sender.implicit_credentials(url)
             if reason is not None:
@@ -234,12 +245,12 @@ class Transport:
                 None, resp_headers, fault=ResponseTooLarge(f"body is over the {cap}-byte cap")
             )
         snippet = json_snippet(raw[: self.limits.snippet]) if raw and status >= 300 else ""
-        if not raw or not raw.strip():
+        if not raw or raw.isspace():  # isspace: the bytes.strip() set, without a copy
             return Answer(status, resp_headers, None, snippet=snippet)
         if not parse:
             return Answer(status, resp_headers, raw.decode("utf-8", "replace"), snippet=snippet)
         try:
-            body = _parse_json(raw)
+            body = parse_json(raw)
         except (ValueError, RecursionError) as exc:
             reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:80]
             text = json_snippet(raw[: self.limits.snippet])
@@ -250,7 +261,7 @@ class Transport:
                 fault=MalformedStatus(f"status body is not JSON ({reason}): {text}"),
                 snippet=text,
             )
-        return Answer(status, resp_headers, body, snippet=snippet)
+        return Answer(status, resp_headers, body, snippet=snippet, raw=raw)
 
     async def aclose(self) -> None:
         """Close the sender (an owned session is closed; a borrowed one stays open)."""

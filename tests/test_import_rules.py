@@ -324,6 +324,7 @@ def test_importing_lrpoll_registers_the_presets() -> None:
 LAYERS: list[set[str]] = [
     {"_secrets"},
     {"_exceptions", "_auth", "_machine", "_heap", "_public", "_jsvalues"},
+    {"_json", "_loop"},
     {"_urls", "_expr", "_jsexpr", "_registry", "_log", "_sender", "_store", "testing"},
     {"_spec", "_aiohttp"},
     {"_retry_after", "presets", "_specfile"},

@@ -35,6 +35,7 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_cancel.CancelHost": "the runtime's side of the cancel driver",
         "_cancel.drive_cancel": "reached through op.cancel()",
         "_checkpoint.spec_of": "reached through scheduler.resume()",
+        "_json.*": "the transport's JSON parse and the compact form of a kept document",
         "_checkpoint.to_record": "reached through scheduler.resume() and lrpoll.step()",
         "_core.BodyFault": "what the core found with a spec's BodyError",
         "_core.body_error": "the core's rule behind BodyError",

@@ -19,7 +19,7 @@ import pytest
 pytestmark = pytest.mark.bench_smoke
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNNER_TIMEOUT = 50.0
+RUNNER_TIMEOUT = 90.0
 
 #: The peers every checkout measures; other contenders found in the report (lrpoll) are
 #: checked by ``TestOtherContenders``.
@@ -133,6 +133,14 @@ class TestRunner:
             assert _positive(row["median"]["cpu_per_poll_us"])
         assert rows["ceil c=100"]["median"]["ratio_to_ceil"] == 1.0
 
+    def test_closed_loops_open_one_connection_per_requester(self, report: dict[str, Any]) -> None:
+        """Every closed-loop row (CEIL, the transport alone) reuses its slots' connections."""
+        rows = [e for e in report["results"] if e["figure"] == "ceiling" and e["status"] == "ok"]
+        assert any(e["contender"] == "transport" for e in rows), [e["label"] for e in rows]
+        for row in rows:
+            assert row["median"]["connections"] == row["args"]["slots"], row["label"]
+            assert _positive(row["median"]["ratio_to_ceil"]), row["label"]
+
 
 @pytest.mark.parametrize("contender", PEERS)
 def test_peer_figures(report: dict[str, Any], contender: str) -> None:
@@ -149,7 +157,9 @@ def test_other_contenders_figures(report: dict[str, Any]) -> None:
     others = {
         e["label"]
         for e in report["results"]
-        if e["contender"] not in (*PEERS, "ceil") and e["loop"] == "asyncio"
+        if e["contender"] not in (*PEERS, "ceil")
+        and e["loop"] == "asyncio"
+        and e["figure"] != "ceiling"
     }
     if not others:
         pytest.skip("no contender besides CEIL and the peers")
