@@ -42,6 +42,7 @@ from ._scheduler import Scheduler, SchedulerStatistics
 from ._sender import BodyTooLarge, Limits, RawRequest, RawResponse, Sender, SendFault
 from ._spec import (
     Backoff,
+    Batch,
     BodyError,
     BodyErrorKind,
     CancelResult,
@@ -71,6 +72,7 @@ __all__ = [
     "AuthError",
     "Backoff",
     "BasicAuth",
+    "Batch",
     "BearerToken",
     "BodyError",
     "BodyErrorKind",

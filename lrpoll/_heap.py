@@ -135,6 +135,19 @@ class TimerHeap(Generic[T]):
             return item
         return None
 
+    def take_where(self, keep: Callable[[T], bool], until: float) -> list[T]:
+        """The live items due by ``until`` for which ``keep`` is true, their entries removed.
+
+        One pass over the heap (the entries stay, dead, until popped): for a caller that
+        serves many items with one request.
+        """
+        taken = []
+        for due, item in self._heap:
+            if due <= until and item.due is due and keep(item):
+                item.due = None
+                taken.append(item)
+        return taken
+
     async def worker(self) -> None:
         """One request slot: run the handler on due items, forever (cancel to end)."""
         loop = self._loop

@@ -23,6 +23,7 @@ import anyio
 from yarl import URL
 
 from . import _log
+from ._batch import advance_batch, batch_key
 from ._cancel import CancelOutcome, drive_cancel
 from ._checkpoint import dump, load, spec_of, to_record
 from ._core import Retry, Running, Succeeded, past_deadline
@@ -37,7 +38,7 @@ from ._urls import origin_of, redact_url
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+    from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping
 
     from anyio.abc import TaskGroup
 
@@ -401,6 +402,10 @@ class Runtime:
             if held is not None:
                 self.heap.push(rec, held)
                 return
+        key = batch_key(rec) if rec.spec.batch is not None else None
+        if key is not None:
+            await self._run_batch(rec, key, now)
+            return
         before = rec.state
         self.in_flight.add(rec)
         self.polls += 1
@@ -414,6 +419,29 @@ class Runtime:
             return
         self._recount(rec, before)
         self.after(rec, adv)
+
+    async def _run_batch(self, rec: OpRecord, key: Hashable, now: float) -> None:
+        """``rec`` and the due records of its batch key: one list request (`advance_batch`)."""
+        spec, batch = rec.spec, rec.spec.batch
+        assert batch is not None
+
+        def same(other: OpRecord) -> bool:
+            return (other.spec is spec or other.spec.batch == batch) and batch_key(other) == key
+
+        group = [rec, *self.heap.take_where(same, now + batch.window)]
+        before = {r: r.state for r in group}
+        self.in_flight.update(group)
+        self.polls += len(group)
+        try:
+            done = await advance_batch(
+                group, self._transport, now=now, rand=self._rng.random, clock=self._loop.time
+            )
+        finally:
+            self.in_flight.difference_update(group)
+        for other, adv in done:
+            if adv is not None:
+                self._recount(other, before[other])
+                self.after(other, adv)
 
     def after(self, rec: OpRecord, adv: Advance) -> None:
         """Tell the world what a step did, and schedule the next one."""

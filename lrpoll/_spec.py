@@ -22,6 +22,7 @@ from ._secrets import is_credential_header, is_secret_header, is_secret_query
 
 __all__ = [
     "Backoff",
+    "Batch",
     "BodyError",
     "BodyErrorKind",
     "CancelResult",
@@ -499,6 +500,93 @@ class BodyError:
         return None
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Batch:
+    """How to read many operations' status with one list request (off unless a spec sets it).
+
+    Due operations that share the origin, the request headers and the list URL are polled
+    together: one ``GET`` of ``url`` (a URL template over the template context, resolved
+    against the status URL) instead of one status request each. ``items`` (JMESPath over
+    the list answer) gives the status documents; ``id`` (over one item) the id that
+    ``key`` (over the operation's template context: ``last.name || start.name``) gives
+    for the operation it belongs to. Each operation is then decided from its own item,
+    as if its status request had answered it; one the list does not hold is polled at
+    its own status URL.
+
+    Paging: ``next_token`` (over the list answer) and ``token_param`` (Google's
+    ``nextPageToken`` / ``pageToken``), or ``limit_param`` and ``offset_param`` with
+    ``limit`` items a page (a short page is the last; ``more``, over the answer, says
+    otherwise). ``filter_param`` with ``filter_item`` (a text holding ``{id}``, joined
+    by ``filter_join``) asks for the polled operations only (``name="{id}"`` joined by
+    `` OR ``), at most ``max_ids`` a request; ``{id}`` is inserted with backslashes and
+    double quotes escaped. ``query`` adds fixed parameters. ``window`` seconds: operations due
+    that soon are polled early with a list request that goes anyway.
+
+    Raises:
+        SpecError: at construction, naming the ``batch.`` field at fault.
+    """
+
+    url: str
+    items: str
+    id: str
+    key: str
+    query: Mapping[str, str] | None = None
+    next_token: str | None = None
+    token_param: str | None = None
+    limit_param: str | None = None
+    offset_param: str | None = None
+    limit: int = 100
+    more: str | None = None
+    filter_param: str | None = None
+    filter_item: str | None = None
+    filter_join: str = " OR "
+    max_ids: int = 100
+    max_pages: int = 100
+    window: float = 0.0
+    _compiled: Mapping[str, Expression] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        UrlTemplate(self.url, field="batch.url")
+        compiled: dict[str, Expression] = {}
+        for name in ("items", "id", "key", "next_token", "more"):
+            text = getattr(self, name)
+            if text is not None or name in ("items", "id", "key"):
+                compiled[name] = Expression(text, field=f"batch.{name}")
+        _set(self, "_compiled", MappingProxyType(compiled))
+        _set(self, "query", _fields(self.query, "batch.query"))
+        if (self.next_token is None) != (self.token_param is None):
+            raise SpecError("give next_token and token_param together", field="batch.token_param")
+        if (self.limit_param is None) != (self.offset_param is None):
+            raise SpecError(
+                "give limit_param and offset_param together", field="batch.offset_param"
+            )
+        if self.token_param is not None and self.offset_param is not None:
+            raise SpecError("page by token or by offset, not both", field="batch.offset_param")
+        if (self.filter_param is None) != (self.filter_item is None):
+            raise SpecError("give filter_param and filter_item together", field="batch.filter_item")
+        if self.filter_item is not None and "{id}" not in self.filter_item:
+            raise SpecError("must hold {id}", field="batch.filter_item")
+        for name in ("token_param", "limit_param", "offset_param", "filter_param"):
+            value = getattr(self, name)
+            if value is not None and (not _is_str(value) or not value):
+                raise SpecError("must be a non-empty query parameter name", field=f"batch.{name}")
+        if not _is_str(self.filter_join):
+            raise SpecError("must be a string", field="batch.filter_join")
+        _whole(self.limit, "batch.limit", low=1)
+        _whole(self.max_ids, "batch.max_ids", low=1)
+        _whole(self.max_pages, "batch.max_pages", low=1)
+        _number(self.window, "batch.window")
+
+    def expression(self, name: str) -> Expression | None:
+        """The compiled expression ``name`` (``"items"``, ``"id"``, ``"key"``, ...), if set."""
+        return self._compiled.get(name)
+
+    @property
+    def url_template(self) -> UrlTemplate:
+        """The compiled list URL template."""
+        return UrlTemplate(self.url, field="batch.url")
+
+
 _EXPRESSION_FIELDS: Final = (
     "done",
     "failed",
@@ -594,6 +682,7 @@ class PollSpec:
     body_error: BodyError | None = None
     messages: Messages = field(default_factory=Messages)
     cancel: CancelSpec | None = None
+    batch: Batch | None = None
     # provenance
     name: str | None = None
     preset: PresetRef | None = field(default=None, compare=False)
@@ -717,6 +806,8 @@ class PollSpec:
         if self.cancel is not None and not isinstance(self.cancel, CancelSpec):
             raise SpecError("must be a CancelSpec", field="cancel")
         _set(self, "_cancel_template", None if self.cancel is None else self.cancel.url_template)
+        if self.batch is not None and not isinstance(self.batch, Batch):
+            raise SpecError("must be a Batch", field="batch")
 
     @staticmethod
     def _header_names(value: Any, name: str) -> tuple[str, ...]:
@@ -811,6 +902,7 @@ _NESTED: Final[dict[str, type]] = {
     "messages": Messages,
     "cancel": CancelSpec,
     "body_error": BodyError,
+    "batch": Batch,
 }
 _TUPLES: Final = ("status_from", "status_url_updates", "retry_after_headers")
 

@@ -64,6 +64,7 @@ __all__ = [
     "advance",
     "apply",
     "checkpoint_for",
+    "conclude",
     "headers_for",
     "observation",
     "status_url",
@@ -261,6 +262,18 @@ async def advance(
     now = clock()
     if answer is None:  # the deadline passed while the poll was in flight
         return apply(rec, _timed_out(rec, now), now, None, sent=True)
+    return conclude(rec, answer, transport, now=now, rand=rand)
+
+
+def conclude(
+    rec: OpRecord, answer: Answer, transport: Transport, *, now: float, rand: float
+) -> Advance:
+    """Decide ``rec`` from its status ``answer`` and apply the decision: the step's second half.
+
+    What `advance` does once the status request answered; a batched step (`lrpoll._batch`)
+    calls it with each operation's own item of a list answer as ``answer.body``.
+    """
+    spec = rec.spec
     rec.attempts += 1
     obs = _observation(rec, answer, now, rand, attempt=rec.attempts)
     decision: Decision = decide(spec, obs, _base(rec), operation_id=rec.op_id)

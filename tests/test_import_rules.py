@@ -332,7 +332,7 @@ LAYERS: list[set[str]] = [
     {"_record"},
     {"_checkpoint", "_pacing"},
     {"_step"},
-    {"_cancel"},
+    {"_batch", "_cancel"},
     {"_operation"},
     {"_runtime"},
     {"_start"},

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .._exceptions import SpecError, TemplateError
 from .._expr import UrlTemplate
 from .._registry import preset
-from .._spec import Backoff, CancelSpec, PollSpec
+from .._spec import Backoff, Batch, CancelSpec, PollSpec
 from ._params import api_root as _root
 from ._params import error_budget
 
@@ -86,6 +86,9 @@ def google_operation(
     errors: Mapping[str, Any] | None = None,
     multiplier: float | None = None,
     max_interval: float | None = None,
+    batch: bool = False,
+    batch_url: str = "operations",
+    batch_window: float = 0.5,
 ) -> PollSpec:
     """The spec for a Google long-running operation (AIP-151).
 
@@ -131,6 +134,15 @@ def google_operation(
             "max_failing_time": 120}``); None keeps the default budget.
         multiplier: deprecated name of ``factor`` (one release, with a warning).
         max_interval: deprecated name of ``max_delay`` (one release, with a warning).
+        batch: read the status of due operations with ``ListOperations``, one request
+            for up to 100 (``GET {api_root}/{batch_url}?filter=name="a" OR
+            name="b"&pageSize=100``, following ``nextPageToken``) instead of one ``GET``
+            each (see `lrpoll.Batch`); operations the list does not hold are polled
+            at their own URL.
+        batch_url: the ListOperations path under ``api_root`` (a URL template:
+            ``"projects/p/locations/l/operations"`` where the API lists per parent).
+        batch_window: with ``batch``, operations due within this many seconds go with
+            a list request that is sent anyway.
 
     The defaults follow google-api-core's operation polling: 1 s, times 1.5 after each
     poll, at most 20 s, 900 s in all.
@@ -198,6 +210,24 @@ def google_operation(
             already_finished=_ALREADY_FINISHED,
             message=_CANCEL_MESSAGE,
         ),
+        batch=_batch(root, batch_url, batch_window) if batch else None,
+    )
+
+
+def _batch(root: str, url: str, window: float) -> Batch:
+    """ListOperations as a `Batch`: ``filter`` on names (AIP-160), token paging (AIP-158)."""
+    return Batch(
+        url=f"{root}/{url.lstrip('/')}",
+        items="operations",
+        id="name",
+        key="last.name || start.name",
+        query={"pageSize": "100"},
+        next_token="nextPageToken",
+        token_param="pageToken",
+        filter_param="filter",
+        filter_item='name="{id}"',
+        max_ids=100,
+        window=window,
     )
 
 

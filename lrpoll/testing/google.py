@@ -10,6 +10,11 @@ wall time. Routes, under `api_root` (default `/v1`):
 | `GET /v1/{name}`                              | advance it one tick; 200 `Operation`         |
 | `POST /v1/{name}:cancel`                      | 200 `{}` and cancel per its script           |
 | `DELETE /v1/{name}`                           | 200 `{}`: forget the record (not a cancel)   |
+| `GET /v1/operations?filter&pageSize&pageToken` | ListOperations: advance each listed one tick |
+
+The list answers `{"operations": [...], "nextPageToken"}`; its `filter` understands
+`name="..."` terms joined by ` OR ` (AIP-160), and the page token is an offset. An operation
+on the page is read as by its own `GET`: it advances one tick (the others do not).
 
 `:cancel` takes an empty body or `{}` (CancelOperationRequest has no field but the name, which is
 in the URL); any other body answers 400 INVALID_ARGUMENT.
@@ -352,6 +357,7 @@ class FakeGoogleOperations(LoopbackServer):
         metadata_type: The `@type` of created operations' metadata.
         response_type: The `@type` of their default `response`.
         shutdown_timeout: Seconds (loop time) `close()` waits for requests in flight.
+        list_page_size: The largest (and default) `pageSize` of `GET {api_root}/operations`.
 
     Raises:
         ValueError: Raised when `host` is not a loopback address or a knob is out of range.
@@ -361,6 +367,9 @@ class FakeGoogleOperations(LoopbackServer):
         deleted: Operations removed by `DELETE`, as they were (not cancelled).
         expired: Operations removed by expiry (`expire()` or `expire_after`).
         requests: Every request, in the order its answer was decided.
+        unlisted: Names `GET {api_root}/operations` leaves out (a list that lags behind
+            its operations); their own `GET` still answers.
+        list_page_size: The largest (and default) page of the list.
         default_script: Script of operations created when no `script_next` is queued.
         error_format: The shape of error bodies.
         omit_defaults: Whether defaults are left out of `Operation` documents.
@@ -381,6 +390,7 @@ class FakeGoogleOperations(LoopbackServer):
         metadata_type: str = DEFAULT_METADATA_TYPE,
         response_type: str = DEFAULT_RESPONSE_TYPE,
         shutdown_timeout: float = 0.25,
+        list_page_size: int = 100,
     ) -> None:
         """Configure the server; nothing is bound before `start()`."""
         if not api_root.startswith("/") or api_root.endswith("/"):
@@ -398,6 +408,8 @@ class FakeGoogleOperations(LoopbackServer):
         self.delete_supported = delete_supported
         self.metadata_type = metadata_type
         self.response_type = response_type
+        self.list_page_size = list_page_size
+        self.unlisted: set[str] = set()
         self.operations: dict[str, GoogleOperationRecord] = {}
         self.deleted: dict[str, GoogleOperationRecord] = {}
         self.expired: dict[str, GoogleOperationRecord] = {}
@@ -419,6 +431,7 @@ class FakeGoogleOperations(LoopbackServer):
         root = self.api_root
         app.router.add_post(root + "/projects/{project}/locations/{location}/exports", self._create)
         app.router.add_post(root + "/{name:.+}:cancel", self._cancel)
+        app.router.add_get(root + "/operations", self._list)
         app.router.add_get(root + "/{name:.+}", self._get)
         app.router.add_delete(root + "/{name:.+}", self._delete)
         return app
@@ -563,19 +576,55 @@ class FakeGoogleOperations(LoopbackServer):
         record = self.add_operation(parent=parent, request=payload)
         return web.json_response(record.document(omit_defaults=self.omit_defaults))
 
-    async def _get(self, request: web.Request) -> web.StreamResponse:
-        name = request.match_info["name"]
-        record = self.operations.get(name)
-        if record is None:
-            return self._not_found(name)
+    def _read(self, record: GoogleOperationRecord) -> dict[str, Any] | None:
+        """One status read of ``record``: advance it a tick; None once it expired."""
         record.advance()
         expire_after = record.script.expire_after
         if record.done and expire_after is not None and record.done_reads >= expire_after:
-            self.expire(name)
-            return self._not_found(name)
+            self.expire(record.name)
+            return None
         if record.done:
             record.done_reads += 1
-        return web.json_response(record.document(omit_defaults=self.omit_defaults))
+        return record.document(omit_defaults=self.omit_defaults)
+
+    async def _get(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        record = self.operations.get(name)
+        doc = None if record is None else self._read(record)
+        if doc is None:
+            return self._not_found(name)
+        return web.json_response(doc)
+
+    async def _list(self, request: web.Request) -> web.StreamResponse:
+        # Reference: operations.proto, ListOperations; AIP-160 filters, AIP-158 paging.
+        # Only ``name="..."`` terms joined by ``OR`` are understood here.
+        query = request.query
+        names: set[str] | None = None
+        text = query.get("filter", "").strip()
+        if text:
+            names = set()
+            for term in text.split(" OR "):
+                term = term.strip()
+                if not (term.startswith('name="') and term.endswith('"') and len(term) > 7):
+                    return self._error("INVALID_ARGUMENT", f"Invalid filter: {text}")
+                names.add(term[6:-1].replace('\\"', '"').replace("\\\\", "\\"))
+        try:
+            size = int(query.get("pageSize") or self.list_page_size)
+            start = int(query.get("pageToken") or 0)
+        except ValueError:
+            return self._error("INVALID_ARGUMENT", "Invalid page token or size.")
+        size = max(1, min(size, self.list_page_size))
+        matching = [
+            r
+            for n, r in self.operations.items()
+            if (names is None or n in names) and n not in self.unlisted
+        ]
+        page = matching[start : start + size]
+        docs = [doc for doc in map(self._read, page) if doc is not None]
+        body: dict[str, Any] = {"operations": docs}
+        if start + size < len(matching):
+            body["nextPageToken"] = str(start + size)
+        return web.json_response(body)
 
     async def _cancel(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]

@@ -1,0 +1,184 @@
+"""Batched status through list endpoints (`lrpoll.Batch`), against the fake Google API.
+
+The fake's ``GET /v1/operations`` advances each listed operation one tick, as its own
+``GET`` does, so the same scripted jobs polled batched and unbatched must end the same way,
+at the same instants, with far fewer requests batched.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from lrpoll import Batch, PollSpec, Scheduler, SpecError
+from lrpoll.presets.google import google_operation
+from lrpoll.testing.google import FakeGoogleOperations, GoogleOperationScript
+
+if TYPE_CHECKING:
+    from lrpoll import Operation
+
+pytestmark = pytest.mark.anyio
+
+EXPORTS = "/v1/projects/p/locations/l/exports"
+LIST = "/v1/operations"
+OPS = "/v1/projects/p/locations/l/operations/*"
+
+SCRIPTS = [
+    GoogleOperationScript(polls=2),
+    GoogleOperationScript(polls=4),
+    GoogleOperationScript.fail_at(3, "quota exceeded", code=8),
+    GoogleOperationScript(polls=1, progress=(10, 60)),
+    GoogleOperationScript(polls=5),
+]
+
+
+def outcome(op: Operation) -> tuple[Any, ...]:
+    """What an operation ended with: state, result, error, attempts, progress."""
+    error = None if op.error is None else (type(op.error).__name__, str(op.error))
+    result = op.result() if op.state == "succeeded" else None
+    return (op.state, result, error, op.attempts, op.progress)
+
+
+async def run(
+    batch: bool, *, page_size: int = 100, unlisted: int = 0, **params: Any
+) -> tuple[list[tuple[Any, ...]], FakeGoogleOperations]:
+    """Start the scripted jobs on a fresh fake, batched or not, and wait for every one."""
+    async with FakeGoogleOperations(list_page_size=page_size) as server:
+        server.script_next(*SCRIPTS)
+        spec = google_operation(batch=batch, batch_window=0.0, **params)
+        async with Scheduler(base_url=server.base_url) as scheduler:
+            ops = [
+                await scheduler.start("POST", EXPORTS, json={}, spec=spec, operation_id=f"job-{i}")
+                for i in range(len(SCRIPTS))
+            ]
+            server.unlisted.update(list(server.operations)[:unlisted])
+            async for _ in scheduler.as_completed(ops):
+                pass
+        return [outcome(op) for op in ops], server
+
+
+async def test_same_outcomes_batched_and_unbatched() -> None:
+    """The same jobs end with the same states, results, errors and attempts either way."""
+    plain, plain_server = await run(False)
+    batched, batch_server = await run(True)
+    assert batched == plain
+    assert plain_server.requests_to(LIST) == []
+    polls = sum(o[3] for o in plain)
+    assert len(plain_server.requests_to(OPS, "GET")) == polls
+    assert batch_server.requests_to(OPS, "GET") == []
+    lists = batch_server.requests_to(LIST, "GET")
+    # The first polls go one by one, as each job's start answers; after that one list
+    # request an instant reads every job due then.
+    later = [r.time for r in lists[len(SCRIPTS) :]]
+    assert len(later) == len(set(later)) > 0
+    assert len(lists) < polls
+
+
+async def test_same_instants() -> None:
+    """Batched, each operation is read at the instants its own status reads would be."""
+    _, plain_server = await run(False)
+    _, batch_server = await run(True)
+    plain_times = sorted({r.time for r in plain_server.requests_to(OPS, "GET")})
+    batch_times = sorted({r.time for r in batch_server.requests_to(LIST, "GET")})
+    # Each run has its own fake but one loop clock: compare instants since each began.
+    assert [t - plain_server.requests[0].time for t in plain_times] == [
+        t - batch_server.requests[0].time for t in batch_times
+    ]
+
+
+async def test_missing_items_fall_back_to_their_status_url() -> None:
+    """An operation the list leaves out is polled at its own URL, with the same outcome."""
+    plain, _ = await run(False)
+    batched, server = await run(True, unlisted=2)
+    assert batched == plain
+    names = {r.path for r in server.requests_to(OPS, "GET")}
+    assert len(names) == 2
+    assert server.requests_to(LIST, "GET")
+
+
+async def test_paging() -> None:
+    """A list of two operations a page is followed by its page tokens; outcomes match."""
+    plain, _ = await run(False)
+    batched, server = await run(True, page_size=2)
+    assert batched == plain
+    tokens = [r.query.get("pageToken") for r in server.requests_to(LIST, "GET")]
+    assert "2" in tokens
+    assert "4" in tokens
+    assert server.requests_to(OPS, "GET") == []
+
+
+async def test_filter_names_the_polled_operations() -> None:
+    """The list request's filter names every polled operation, joined by OR."""
+    _, server = await run(True)
+    filters = [r.query["filter"].split(" OR ") for r in server.requests_to(LIST, "GET")]
+    assert max(map(len, filters)) == len(SCRIPTS)
+    assert all(t.startswith('name="projects/') for terms in filters for t in terms)
+
+
+async def test_transient_list_fault_is_each_operations_retry() -> None:
+    """A 503 on the list is a transient fault of each operation, retried within its budget."""
+    async with FakeGoogleOperations() as server:
+        server.script_next(GoogleOperationScript(polls=1), GoogleOperationScript(polls=1))
+        server.fail_next(LIST, 503)
+        spec = google_operation(batch=True, batch_window=0.0)
+        async with Scheduler(base_url=server.base_url) as scheduler:
+            ops = [await scheduler.start("POST", EXPORTS, json={}, spec=spec) for _ in "ab"]
+            for op in ops:
+                await op.wait()
+            assert [op.state for op in ops] == ["succeeded", "succeeded"]
+            # The first list request held the first operation only (the second was not
+            # started yet): it alone spent one fault of its budget.
+            assert scheduler.statistics().errors_retried == 1
+            assert [op.attempts for op in ops] == [3, 2]
+    assert server.requests_to(OPS, "GET") == []
+
+
+class TestBatchSpec:
+    """`Batch` as data: validated at construction, round-tripped through JSON."""
+
+    def test_json_round_trip(self) -> None:
+        """A spec with a batch reads back equal from its JSON form, preset or not."""
+        spec = google_operation(batch=True)
+        assert PollSpec.from_json(spec.to_json()) == spec
+        plain = PollSpec(
+            status_url="{+request_url}",
+            done="done",
+            batch=Batch(
+                url="/exportStatuses",
+                items="items",
+                id="id",
+                key="last.id",
+                limit_param="limit",
+                offset_param="offset",
+                limit=50,
+            ),
+        )
+        data = plain.to_json()
+        assert data["batch"]["limit"] == 50
+        assert PollSpec.from_json(data) == plain
+
+    @pytest.mark.parametrize(
+        ("changes", "field"),
+        [
+            ({"items": "items[?"}, "batch.items"),
+            ({"next_token": "next"}, "batch.token_param"),
+            ({"limit_param": "limit"}, "batch.offset_param"),
+            ({"filter_param": "filter"}, "batch.filter_item"),
+            ({"filter_param": "f", "filter_item": "name"}, "batch.filter_item"),
+            ({"max_ids": 0}, "batch.max_ids"),
+            ({"window": -1}, "batch.window"),
+            ({"query": {"api_key": "x"}}, "batch.query"),
+        ],
+    )
+    def test_refused(self, changes: dict[str, Any], field: str) -> None:
+        """A bad batch is refused at construction, naming its field."""
+        base: dict[str, Any] = {"url": "/ops", "items": "items", "id": "id", "key": "last.id"}
+        with pytest.raises(SpecError) as info:
+            Batch(**{**base, **changes})
+        assert info.value.field == field
+
+    def test_off_by_default(self) -> None:
+        """Presets and specs have no batch unless asked."""
+        assert google_operation().batch is None
+        assert PollSpec(status_url="{+request_url}", done="done").batch is None
