@@ -188,6 +188,7 @@ def test_relative_links_resolve(path: Path) -> None:
         lrpoll.Messages,
         lrpoll.CancelSpec,
         lrpoll.BodyError,
+        lrpoll.Batch,
     ],
 )
 def test_specs_md_documents_every_field(cls: type) -> None:

@@ -66,6 +66,8 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_step.Advance": "what one internal step did; lrpoll.step returns StepResult",
         "_step.advance": "the per-operation step; lrpoll.step is its public form",
         "_step.apply": "applies a decision to a record (the step and start share it)",
+        "_step.conclude": "decides a record from its status answer (step and batch share it)",
+        "_batch.*": "the batched step the runtime runs for specs with batch=",
         "_step.headers_for": "the headers of one request of an operation",
         "_step.observation": "what the core sees of one answer",
         "_step.status_url": "checks and completes a status URL",
