@@ -168,3 +168,17 @@ def test_other_contenders_figures(report: dict[str, Any]) -> None:
         if any(e["status"] == "unavailable" for e in entries.values()):
             continue
         _check_figures(entries, contender)
+
+
+@pytest.mark.anyio
+async def test_batch_requests_figure() -> None:
+    """benchmarks.batch_requests counts fewer requests per operation-poll batched, same ends."""
+    from benchmarks.batch_requests import measure
+
+    plain = await measure(30, 2, batch=False)
+    batched = await measure(30, 2, batch=True)
+    assert plain["states"] == batched["states"] == ["succeeded"]
+    assert plain["operation_polls"] == batched["operation_polls"] == 90
+    assert plain["requests_per_operation_poll"] == 1.0
+    assert batched["status_requests"] == 0
+    assert batched["requests_per_operation_poll"] < 0.5
