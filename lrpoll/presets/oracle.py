@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .._exceptions import SpecError
 from .._expr import UrlTemplate
 from .._registry import preset
-from .._spec import CancelSpec, PollSpec
+from .._spec import Batch, CancelSpec, PollSpec
 from ._params import api_root as _root
 from ._params import error_budget
 
@@ -120,6 +120,8 @@ def oracle_export(
     confirm_timeout: float = 120.0,
     request_headers: Mapping[str, str] | None = None,
     errors: Mapping[str, Any] | None = None,
+    batch: bool = False,
+    batch_window: float = 1.0,
 ) -> PollSpec:
     """The spec for an Oracle OTM/GTM asynchronous data export.
 
@@ -159,6 +161,13 @@ def oracle_export(
             spec's ``request_headers``); credentials belong to the Scheduler.
         errors: keyword arguments for `ErrorBudget` (``{"max_consecutive": 8,
             "max_failing_time": 120}``); None keeps the default budget.
+        batch: read the status of due exports with one collection request for up to
+            100 (``GET {api_root}/exportStatuses?q=requestID eq 1 or requestID eq
+            2&limit=100&offset=0``, following ``hasMore``) instead of one ``GET`` each
+            (see `lrpoll.Batch`); exports the collection does not hold are polled at
+            their own URL.
+        batch_window: with ``batch``, exports due within this many seconds go with a
+            collection request that is sent anyway.
 
     Returns:
         The spec; its JSON form is ``{"preset": "oracle", "params": {...}}``.
@@ -200,6 +209,26 @@ def oracle_export(
             confirm_timeout=confirm_timeout,
             message=_CANCEL_MESSAGE,
         ),
+        batch=_batch(root, batch_window) if batch else None,
+    )
+
+
+def _batch(root: str, window: float) -> Batch:
+    """The ``exportStatuses`` collection as a `Batch`: ``q`` on request ids, limit/offset."""
+    return Batch(
+        url=f"{root}/exportStatuses",
+        items="items",
+        id="to_string(result.body.requestID)",
+        key=f"({_ID}) && to_string({_ID})",
+        limit_param="limit",
+        offset_param="offset",
+        limit=100,
+        more="hasMore",
+        filter_param="q",
+        filter_item="requestID eq {id}",
+        filter_join=" or ",
+        max_ids=100,
+        window=window,
     )
 
 

@@ -12,6 +12,7 @@ instants every run. Routes, under ``/logisticsRestApi/data/v1``:
 | ``POST /exportRequests`` without it              | 200 ``text/plain`` CSV (one table only)  |
 | ``GET /exportStatuses/{id}``                     | 200, the status document; 404 unknown    |
 | ``GET /exportStatuses?limit=&offset=``           | 200, a collection of status documents    |
+| ``…&q=requestID eq 1 or requestID eq 2``         | the collection, of those exports only    |
 | ``POST /custom-actions/cancel/exportRequests/{id}`` | 200 + ``cancelling`` (or 204); 400 when |
 |                                                  | completed; 404 unknown; 400 with a body  |
 
@@ -589,7 +590,17 @@ class FakeOracleOTM(LoopbackServer):
                 return self._bad_request(f"{name} must be a whole number, not {raw!r}")
             values[name] = int(raw)
         limit, offset = values["limit"], values["offset"]
-        ordered = [self.exports[k] for k in sorted(self.exports)]
+        wanted: set[int] | None = None
+        q = request.query.get("q", "").strip()
+        if q:
+            # Oracle REST's ``q`` filter; only ``requestID eq N`` terms joined by ``or``.
+            wanted = set()
+            for term in q.split(" or "):
+                parts = term.split()
+                if len(parts) != 3 or parts[:2] != ["requestID", "eq"] or not parts[2].isdigit():
+                    return self._bad_request(f"unsupported q filter: {q!r}")
+                wanted.add(int(parts[2]))
+        ordered = [self.exports[k] for k in sorted(self.exports) if wanted is None or k in wanted]
         page = ordered[offset : offset + limit]
         for export in page:
             self._advance(export)

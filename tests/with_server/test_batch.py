@@ -7,12 +7,15 @@ at the same instants, with far fewer requests batched.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from lrpoll import Batch, PollSpec, Scheduler, SpecError
+from lrpoll import BasicAuth, Batch, PollSpec, Scheduler, SpecError
 from lrpoll.presets.google import google_operation
+from lrpoll.presets.oracle import oracle_export
+from lrpoll.testing import FakeOracleOTM, OracleScript
 from lrpoll.testing.google import FakeGoogleOperations, GoogleOperationScript
 
 if TYPE_CHECKING:
@@ -132,6 +135,70 @@ async def test_transient_list_fault_is_each_operations_retry() -> None:
             assert scheduler.statistics().errors_retried == 1
             assert [op.attempts for op in ops] == [3, 2]
     assert server.requests_to(OPS, "GET") == []
+
+
+ORACLE = "/logisticsRestApi/data/v1"
+ORACLE_SCRIPTS = [
+    OracleScript.success(),
+    OracleScript.fail_table(1, "ORA-01555: snapshot too old"),
+    OracleScript.success(ticks_per_table=3),
+    OracleScript.interrupt(0),
+    OracleScript.success(ticks_per_table=1),
+]
+
+
+async def run_oracle(
+    batch: bool, *, limit: int | None = None
+) -> tuple[list[tuple[Any, ...]], FakeOracleOTM]:
+    """The Oracle jobs on a fresh fake, batched or not (``limit`` items a page)."""
+    async with FakeOracleOTM() as server:
+        server.script_next(*ORACLE_SCRIPTS)
+        spec = oracle_export(interval=1.0, batch=batch, batch_window=0.0)
+        if limit is not None and spec.batch is not None:
+            spec = spec.replace(batch=dataclasses.replace(spec.batch, limit=limit))
+        credentials = {server.base_url: BasicAuth("otm-user", "otm-password")}
+        async with Scheduler(base_url=server.base_url, credentials=credentials) as scheduler:
+            body = {
+                "tables": {"items": [{"tableName": t} for t in ("A", "B")]},
+                "targetSystem": {
+                    "targetURL": server.object_store_url,
+                    "appendName": True,
+                    "httpMethod": "PUT",
+                },
+            }
+            ops = [
+                await scheduler.start(
+                    "POST", ORACLE + "/exportRequests", json=body, spec=spec, operation_id=f"x{i}"
+                )
+                for i in range(len(ORACLE_SCRIPTS))
+            ]
+            async for _ in scheduler.as_completed(ops):
+                pass
+        return [outcome(op) for op in ops], server
+
+
+class TestOracle:
+    """The Oracle preset's ``batch=True``: the exportStatuses collection, ``q`` on ids."""
+
+    async def test_same_outcomes_batched_and_unbatched(self) -> None:
+        """The same exports end the same way, read through the collection only."""
+        plain, plain_server = await run_oracle(False)
+        batched, server = await run_oracle(True)
+        assert batched == plain
+        assert {o[0] for o in plain} == {"succeeded", "failed"}
+        assert server.requests_to(ORACLE + "/exportStatuses/*", "GET") == []
+        lists = server.requests_to(ORACLE + "/exportStatuses", "GET")
+        singles = plain_server.requests_to(ORACLE + "/exportStatuses/*", "GET")
+        assert len(lists) < len(singles)
+        assert all(r.query["q"].startswith("requestID eq ") for r in lists)
+
+    async def test_limit_offset_paging(self) -> None:
+        """Two exports a page: the collection is read on through offsets, same outcomes."""
+        plain, _ = await run_oracle(False)
+        batched, server = await run_oracle(True, limit=2)
+        assert batched == plain
+        offsets = {r.query["offset"] for r in server.requests_to(ORACLE + "/exportStatuses")}
+        assert {"0", "2", "4"} <= offsets
 
 
 class TestBatchSpec:
