@@ -23,7 +23,7 @@ from yarl import URL
 from ._core import past_deadline
 from ._exceptions import TemplateError, TooManyRedirects, UntrustedURL
 from ._machine import POLLED
-from ._step import advance, conclude, headers_for
+from ._step import _timed_out, advance, apply, conclude, headers_for
 from ._transport import Answer
 from ._urls import origin_of, resolve
 
@@ -208,6 +208,10 @@ async def advance_batch(
                     continue
                 if rec.state not in POLLED or rec.due is not None:
                     out.append((rec, None))  # stopped or polled elsewhere meanwhile
+                    continue
+                if past_deadline(rec.spec, rec.started, at):
+                    # As a status request cut off by the deadline: nothing is judged.
+                    out.append((rec, apply(rec, _timed_out(rec, at), at, None, sent=True)))
                     continue
                 if item is not None:
                     body, page = item

@@ -138,14 +138,22 @@ class TimerHeap(Generic[T]):
     def take_where(self, keep: Callable[[T], bool], until: float) -> list[T]:
         """The live items due by ``until`` for which ``keep`` is true, their entries removed.
 
-        One pass over the heap (the entries stay, dead, until popped): for a caller that
-        serves many items with one request.
+        For a caller that serves many items with one request. Only the entries due by
+        ``until`` are visited (a heap's children are due no sooner than their parent);
+        the taken entries stay, dead, until popped.
         """
+        heap = self._heap
         taken = []
-        for due, item in self._heap:
-            if due <= until and item.due is due and keep(item):
+        stack = [0] if heap else []
+        while stack:
+            index = stack.pop()
+            due, item = heap[index]
+            if due > until:
+                continue
+            if item.due is due and keep(item):
                 item.due = None
                 taken.append(item)
+            stack.extend(c for c in (2 * index + 1, 2 * index + 2) if c < len(heap))
         return taken
 
     async def worker(self) -> None:

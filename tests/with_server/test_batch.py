@@ -44,12 +44,22 @@ def outcome(op: Operation) -> tuple[Any, ...]:
 
 
 async def run(
-    batch: bool, *, page_size: int = 100, unlisted: int = 0, **params: Any
+    batch: bool,
+    *,
+    page_size: int = 100,
+    unlisted: int = 0,
+    list_url: str | None = None,
+    list_faults: int = 0,
+    **params: Any,
 ) -> tuple[list[tuple[Any, ...]], FakeGoogleOperations]:
     """Start the scripted jobs on a fresh fake, batched or not, and wait for every one."""
     async with FakeGoogleOperations(list_page_size=page_size) as server:
         server.script_next(*SCRIPTS)
+        if list_faults:
+            server.fail_next(LIST, 400, times=list_faults)
         spec = google_operation(batch=batch, batch_window=0.0, **params)
+        if list_url is not None and spec.batch is not None:
+            spec = spec.replace(batch=dataclasses.replace(spec.batch, url=list_url))
         async with Scheduler(base_url=server.base_url) as scheduler:
             ops = [
                 await scheduler.start("POST", EXPORTS, json={}, spec=spec, operation_id=f"job-{i}")
@@ -98,6 +108,31 @@ async def test_missing_items_fall_back_to_their_status_url() -> None:
     names = {r.path for r in server.requests_to(OPS, "GET")}
     assert len(names) == 2
     assert server.requests_to(LIST, "GET")
+
+
+async def test_list_off_the_trusted_origins_is_never_sent() -> None:
+    """A list URL on another origin is refused: every job is polled at its own URL."""
+    plain, _ = await run(False)
+    batched, server = await run(True, list_url="https://elsewhere.example/v1/operations")
+    assert batched == plain
+    assert server.requests_to(LIST) == []
+    assert len(server.requests_to(OPS, "GET")) == sum(o[3] for o in plain)
+
+
+async def test_unusable_list_answer_falls_back() -> None:
+    """A 400 from the list is no job's answer: those jobs are polled at their own URLs."""
+    plain, _ = await run(False)
+    batched, server = await run(True, list_faults=3)
+    assert batched == plain
+    assert len(server.requests_to(OPS, "GET")) == 3
+
+
+async def test_deadline_passed_while_listing() -> None:
+    """Jobs that reach max_duration time out after the same polls batched as unbatched."""
+    plain, _ = await run(False, max_duration=3.0)
+    batched, _ = await run(True, max_duration=3.0)
+    assert batched == plain
+    assert "timed_out" in {o[0] for o in plain}
 
 
 async def test_paging() -> None:
