@@ -10,8 +10,9 @@ operation from its own item exactly as `_step.advance` decides from a status ans
 What the list cannot tell falls back to the one per-operation step: an operation the
 list does not hold (or whose id is unknown yet), a result still to fetch, a deadline
 passed, a list URL off the trusted origins, or a list answer that is not a usable page
-(a 4xx, items that are not a list). A transient list answer (a fault, 429, 5xx) is each
-operation's answer, so each spends its error budget as its own poll would.
+(a 4xx, a body over the cap or not JSON, items that are not a list). A transient list
+answer (a network fault, 429, 5xx) is each operation's answer, so each spends its error
+budget as its own poll would.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from yarl import URL
 
 from ._core import past_deadline
-from ._exceptions import TemplateError, TooManyRedirects, UntrustedURL
+from ._exceptions import RequestError, TemplateError, TooManyRedirects, UntrustedURL
 from ._machine import POLLED
 from ._step import _timed_out, advance, apply, conclude, headers_for
 from ._transport import Answer
@@ -76,8 +77,12 @@ def _escape(ident: str) -> str:
 
 
 def _transient(answer: Answer) -> bool:
+    # A network fault, 429 or 5xx would have met each operation's own poll too. A page
+    # over the body cap or not JSON says nothing of the operations: they fall back.
+    if answer.fault is not None:
+        return isinstance(answer.fault, RequestError)
     status = answer.http_status
-    return answer.fault is not None or status is None or status == 429 or status >= 500
+    return status is None or status == 429 or status >= 500
 
 
 async def _read_pages(
@@ -112,7 +117,7 @@ async def _read_pages(
             page_query[batch.limit_param] = str(batch.limit)
             page_query[batch.offset_param] = str(offset)
         answer = await transport.request("GET", url, headers=headers, query=page_query)
-        if _transient(answer) or not 200 <= (answer.http_status or 0) < 300:
+        if answer.fault is not None or not 200 <= (answer.http_status or 0) < 300:
             return answer
         items = items_expr.search(answer.body)
         if items is None:

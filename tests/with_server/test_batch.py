@@ -127,6 +127,19 @@ async def test_unusable_list_answer_falls_back() -> None:
     assert len(server.requests_to(OPS, "GET")) == 3
 
 
+async def test_list_page_not_json_falls_back() -> None:
+    """A list page that is not JSON is no job's fault: the job is polled at its own URL."""
+    async with FakeGoogleOperations() as server:
+        server.script_next(GoogleOperationScript(polls=1))
+        server.fail_next(LIST, 200, body=b"<html>maintenance</html>")
+        spec = google_operation(batch=True, batch_window=0.0)
+        async with Scheduler(base_url=server.base_url) as scheduler:
+            op = await scheduler.start("POST", EXPORTS, json={}, spec=spec)
+            await op.wait()
+            assert (op.state, op.errors, op.attempts) == ("succeeded", 0, 2)
+    assert len(server.requests_to(OPS, "GET")) == 1
+
+
 async def test_deadline_passed_while_listing() -> None:
     """Jobs that reach max_duration time out after the same polls batched as unbatched."""
     plain, _ = await run(False, max_duration=3.0)
