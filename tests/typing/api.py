@@ -61,6 +61,9 @@ def specs() -> None:
     rule = lrpoll.BodyError(when="error", code="error.code", codes={498: "auth", "X": "gone"})
     assert_type(rule.codes, Mapping[int | str, lrpoll.BodyErrorKind] | None)
     assert_type(lrpoll.BodyError.read_code("498"), int | str | None)
+    assert_type(EXPORT.batch, lrpoll.Batch | None)
+    listing = lrpoll.Batch(url="/v1/operations", items="operations", id="name", key="last.name")
+    assert_type(listing.window, float)
     arcgis = lrpoll.presets.arcgis_job(task_url="/arcgis/rest/services/S/GPServer/T")
     assert_type(arcgis, lrpoll.PollSpec)
 
