@@ -3,8 +3,8 @@
 Install the extra and run one target for a while::
 
     pip install -e '.[fuzz]'
-    python fuzz/atheris_parsers.py -atheris_runs=200000           # all targets, in turn
-    python fuzz/atheris_parsers.py checkpoint -max_total_time=600  # one target
+    python tests/fuzz/atheris_parsers.py -atheris_runs=200000           # all targets, in turn
+    python tests/fuzz/atheris_parsers.py checkpoint -max_total_time=600  # one target
 
 Each target feeds the bytes to one parser and lets through only the exceptions that
 parser documents; anything else is a crash atheris saves as ``crash-<sha1>``. A crash
@@ -96,7 +96,7 @@ def _all(data: bytes) -> None:
 def main() -> None:
     """Run the target named first on the command line (all of them by default)."""
     args = sys.argv[:]
-    target = _all
+    target: Callable[[bytes], None] = _all
     if len(args) > 1 and args[1] in TARGETS:
         target = TARGETS[args.pop(1)]
     atheris.Setup(args, target)
