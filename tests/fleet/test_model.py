@@ -170,6 +170,7 @@ def test_scripts_keep_their_invariants(redis_url: str) -> None:
     """Any sequence of enroll / claim / complete (valid or stale) / expire / reap / stop /
     resume / cancel keeps each operation in exactly one of due, leased, stopped, done,
     with fences that only grow, and no terminal operation back in due."""
+
     class Machine(ScriptsMachine):
         def __init__(self) -> None:
             super().__init__(redis_url)
