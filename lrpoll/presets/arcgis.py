@@ -36,9 +36,14 @@ __all__ = ["arcgis_job", "arcgis_job_url"]
 # Reference: gp-job page and the ArcObjects esriJobStatus enum (values 0-10), plus
 # ``expectedFailure`` (Notebook Server; arcgis-rest-js maps it to Failure).
 _DONE: Final = "jobStatus == 'esriJobSucceeded'"
-_FAILED: Final = "contains(['esriJobFailed', 'esriJobTimedOut', 'expectedFailure'], jobStatus)"
+# A failed status check may also answer ``{"status": "failed", "statusMessage": ...}``
+# (arcgis-rest-js request.ts reads that shape too).
+_FAILED: Final = (
+    "contains(['esriJobFailed', 'esriJobTimedOut', 'expectedFailure'], jobStatus)"
+    " || status == 'failed'"
+)
 _CANCELLED: Final = "jobStatus == 'esriJobCancelled'"
-_REQUIRED: Final = "jobStatus"
+_REQUIRED: Final = "jobStatus || status"
 # ``progress`` exists only while executing, on 10.8.1+ servers; ``percent`` only for a
 # step progressor (arcgis-rest-js types it ``percentage``). A finished job is 100 %.
 _PROGRESS: Final = (
@@ -48,7 +53,8 @@ _PROGRESS: Final = (
 # The failure message is the last error message (messages grow as the job runs).
 _ERROR_MESSAGE: Final = (
     "(messages[?type == 'esriJobMessageTypeError'].description | [-1])"
-    " || join('', ['the job ended with ', jobStatus])"
+    " || (status == 'failed' && statusMessage)"
+    " || join('', ['the job ended with ', jobStatus || status])"
 )
 # Errors come in 200 bodies (gp-job, arcgis-rest-js request.ts): 498 invalid or expired
 # token, 499 token required, and the GWM_0003 messageCode Esri's client also reads as

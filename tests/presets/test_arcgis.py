@@ -209,6 +209,23 @@ class TestDecisions:
         assert isinstance(decision, lrpoll.core.Ended)
         assert decision.error.message == "ERROR 999999: last"
 
+    @pytest.mark.parametrize(
+        ("body", "message"),
+        [
+            (
+                {"status": "failed", "statusMessage": "Job submission failed"},
+                "Job submission failed",
+            ),
+            ({"status": "failed"}, "the job ended with failed"),
+        ],
+    )
+    def test_failed_status_shape(self, body: dict[str, str], message: str) -> None:
+        """The other failure shape, ``{"status": "failed", "statusMessage"}``, fails with it."""
+        decision = decide(SPEC, Observation(http_status=200, body=body))
+        assert isinstance(decision, lrpoll.core.Ended)
+        assert type(decision.error) is OperationFailed
+        assert decision.error.message == message
+
     def test_timed_out_without_messages_says_so(self) -> None:
         """A timed-out job without error messages names its status."""
         decision = decide(SPEC, Observation(http_status=200, body={"jobStatus": "esriJobTimedOut"}))
