@@ -275,7 +275,8 @@ def _check_quoted_operands(source: str, field: str) -> None:
         name = found["value"]
         raise SpecError(
             f'"{name}" is a field name in JMESPath, not a string, so this comparison '
-            f"never holds; write '{name}' (single quotes) for the string",
+            f"likely never holds; write '{name}' (single quotes) for the string, or "
+            f'@."{name}" if the field is meant',
             field=field,
             position=found["start"],
         )

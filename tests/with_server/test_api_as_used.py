@@ -65,6 +65,11 @@ class TestConditionsThatCannotMatch:
         assert (info.value.field, info.value.position) == ("done", 10)
         assert "write 'done'" in str(info.value)
 
+    def test_two_fields_compared_say_the_escape(self) -> None:
+        """``"job-state" == other`` (two fields) is refused with the ``@."job-state"`` escape."""
+        with pytest.raises(lrpoll.SpecError, match=r'@\."job-state" if the field is meant'):
+            lrpoll.PollSpec(status_url="/s", done='"job-state" == other')
+
     @pytest.mark.parametrize(
         "text", ["\"job-state\" == 'done'", '@."job-state" == other', 'a."b" == `1`']
     )
