@@ -175,25 +175,6 @@ class LoopbackServer(abc.ABC):
             raise ValueError("times must be >= 1")
         self._faults.append(fault)
 
-    def _add_json_fault(
-        self,
-        path_glob: str,
-        status: int,
-        body: bytes | Mapping[str, Any],
-        headers: Mapping[str, str] | None,
-        times: int,
-    ) -> None:
-        """Answer the next ``times`` matching requests with ``status`` and a JSON ``body``."""
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        all_headers = {"Content-Type": "application/json", **(headers or {})}
-        self._add(_Fault("fail", path_glob, times, status, raw, all_headers))
-
-    def _add_delay(self, path_glob: str, seconds: float, times: int) -> None:
-        """Hold the next ``times`` matching requests for ``seconds`` of loop time."""
-        if not seconds >= 0:
-            raise ValueError("seconds must be >= 0")
-        self._add(_Fault("delay", path_glob, times, seconds=seconds))
-
     def _take_faults(self, path: str) -> tuple[float, _Fault | None]:
         """Consume the faults matching `path`: total delay, then the first answering fault."""
         delay, answer = 0.0, None

@@ -363,27 +363,13 @@ class FakeArcGIS(LoopbackServer):
         self.admin_tokens.discard(token)
         self.expired.add(token)
 
-    def fail_next(
-        self,
-        path_glob: str = "*",
-        status: int = 503,
-        body: bytes | Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        times: int = 1,
-    ) -> None:
-        """Answer the next ``times`` requests whose path matches ``path_glob`` with ``body``.
+    def _fault_body(self, status: int) -> Mapping[str, Any]:
+        """ArcGIS's error envelope, the body `fail_next` sends when given none.
 
-        ``body`` defaults to ``{"error": {"code": <status>, ...}}``; a mapping is sent as JSON.
         ``fail_next("*/jobs/*", 200, {"error": {"code": 500, ...}})`` is a server error
         reported in a 200 body.
         """
-        if body is None:
-            body = _envelope(status, "Error handling service request")
-        self._add_json_fault(path_glob, status, body, headers, times)
-
-    def delay_next(self, path_glob: str = "*", seconds: float = 1.0, times: int = 1) -> None:
-        """Hold the next ``times`` matching requests for ``seconds`` of loop time."""
-        self._add_delay(path_glob, seconds, times)
+        return _envelope(status, "Error handling service request")
 
     def drop_connection_next(self, path_glob: str = "*", times: int = 1) -> None:
         """Close the connection of the next ``times`` matching requests without an answer.
