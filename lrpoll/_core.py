@@ -61,6 +61,7 @@ from ._exceptions import (
 from ._expr import is_truthy, json_snippet
 from ._json import resolve
 from ._retry_after import backoff_delay, clamp, parse_retry_after
+from ._spec import OUTCOME_EXPRESSIONS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -459,6 +460,21 @@ def _render(
     return template.render(_context(base, obs, **extra))
 
 
+_ENDS: Final = {"failed": "failed", "cancelled": "cancelled", "done": "succeeded"}
+
+
+def _outcome(spec: PollSpec, view: Any) -> str:
+    """What the document says: the outcome of the first end expression that holds."""
+    choice = spec._outcomes
+    if choice is not None:
+        name = choice.pick(view)
+        return "running" if name is None else _ENDS[name]
+    for name in OUTCOME_EXPRESSIONS:
+        if is_truthy(_eval(spec, name, view)):
+            return _ENDS[name]
+    return "running"
+
+
 def _eval(spec: PollSpec, name: str, view: Any) -> Any:
     expr = spec._expressions.get(name)  # the hot path: no accessor call
     return None if expr is None else expr.search(view)
@@ -655,14 +671,7 @@ def _decide(
                 status=resolve(obs.last),
             )
             return _transient(spec, obs, malformed, base, operation_id)
-        if is_truthy(_eval(spec, "failed", view)):
-            outcome = "failed"
-        elif is_truthy(_eval(spec, "cancelled", view)):
-            outcome = "cancelled"
-        elif is_truthy(_eval(spec, "done", view)):
-            outcome = "succeeded"
-        else:
-            outcome = "running"
+        outcome = _outcome(spec, view)
     else:
         outcome = rule
 

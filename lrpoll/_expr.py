@@ -15,7 +15,7 @@ import json
 import math
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote
@@ -34,6 +34,7 @@ __all__ = [
     "MAX_EXPRESSION_LENGTH",
     "MAX_JSON_DEPTH",
     "MAX_TEMPLATE_LENGTH",
+    "Choice",
     "Expression",
     "MessageTemplate",
     "UrlTemplate",
@@ -298,7 +299,7 @@ class Expression:
             calls a function with the wrong number of arguments.
     """
 
-    __slots__ = ("_search", "field", "source")
+    __slots__ = ("_search", "equals", "field", "source")
 
     def __init__(self, source: str, *, field: str) -> None:
         if not _is_text(source) or not source.strip():
@@ -352,6 +353,8 @@ class Expression:
         self._search = self._fast_path(parsed.parsed) or (
             lambda doc: parsed.search(doc, options=_OPTIONS)
         )
+        #: ``(path, text)`` for ``path == 'text'``, the form a `Choice` can table; else None.
+        self.equals: tuple[tuple[str, ...], str] | None = _equality(parsed.parsed)
 
     @staticmethod
     def _fast_path(node: Mapping[str, Any]) -> Callable[[Any], Any] | None:
@@ -397,6 +400,55 @@ class Expression:
 
     def __hash__(self) -> int:
         return hash(self.source)
+
+
+def _equality(node: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
+    if node.get("type") != "comparator" or node["value"] != "eq":
+        return None
+    left, right = node["children"]
+    keys = _path_of(left)
+    if keys is None or right.get("type") != "literal" or not isinstance(right["value"], str):
+        return None
+    return keys, right["value"]
+
+
+class Choice:
+    """Which of several ``path == 'text'`` expressions holds first, by one lookup.
+
+    Evaluating such expressions one by one and taking the first that holds gives the
+    same answer as looking the path's value up in a table of their texts, the first
+    expression winning a text they share: a string equals exactly one text, and
+    anything else (a number, null, a missing path, a list) equals none.
+    """
+
+    __slots__ = ("names", "path")
+
+    def __init__(self, path: tuple[str, ...], names: Mapping[str, str]) -> None:
+        self.path = path
+        self.names = names
+
+    @classmethod
+    def of(cls, named: Sequence[tuple[str, Expression]]) -> Choice | None:
+        """The choice among ``named``, in order; None unless all are ``path == 'text'``.
+
+        Every expression must compare the same path with a string literal.
+        """
+        path: tuple[str, ...] | None = None
+        names: dict[str, str] = {}
+        for name, expression in named:
+            if expression.equals is None:
+                return None
+            keys, text = expression.equals
+            if path is not None and keys != path:
+                return None
+            path = keys
+            names.setdefault(text, name)
+        return None if path is None else cls(path, names)
+
+    def pick(self, doc: Any) -> str | None:
+        """The name of the first expression that holds over ``doc``, or None."""
+        value = _lookup(doc, self.path)
+        return self.names.get(value) if isinstance(value, str) else None
 
 
 def is_truthy(value: Any) -> bool:

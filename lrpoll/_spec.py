@@ -16,11 +16,12 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, TypeGuard, TypeVar, get_args
 
 from ._exceptions import SpecError
-from ._expr import MAX_JSON_DEPTH, Expression, MessageTemplate, UrlTemplate, json_depth
+from ._expr import MAX_JSON_DEPTH, Choice, Expression, MessageTemplate, UrlTemplate, json_depth
 from ._registry import PresetRef, decoder_names, discovery_names, resolve_preset
 from ._secrets import is_credential_header, is_secret_header, is_secret_query
 
 __all__ = [
+    "OUTCOME_EXPRESSIONS",
     "Backoff",
     "Batch",
     "BodyError",
@@ -587,6 +588,10 @@ class Batch:
         return UrlTemplate(self.url, field="batch.url")
 
 
+#: The expressions that end an operation, in the order they are tried: the first that
+#: holds decides (a document both failed and done is failed).
+OUTCOME_EXPRESSIONS: Final = ("failed", "cancelled", "done")
+
 _EXPRESSION_FIELDS: Final = (
     "done",
     "failed",
@@ -689,6 +694,7 @@ class PollSpec:
 
     # compiled (not part of the data)
     _expressions: dict[str, Expression] = field(init=False, repr=False, compare=False)
+    _outcomes: Choice | None = field(init=False, repr=False, compare=False)
     _status_template: UrlTemplate | None = field(init=False, repr=False, compare=False)
     _cancel_template: UrlTemplate | None = field(init=False, repr=False, compare=False)
     _result_template: UrlTemplate | None = field(init=False, repr=False, compare=False)
@@ -702,6 +708,9 @@ class PollSpec:
             if text is not None:
                 exprs[name] = Expression(text, field=name)
         _set(self, "_expressions", exprs)
+        # Most specs compare one field with texts (status == 'done'): one lookup decides.
+        ends = [(name, exprs[name]) for name in OUTCOME_EXPRESSIONS if name in exprs]
+        _set(self, "_outcomes", Choice.of(ends))
 
         _set(self, "status_from", self._header_names(self.status_from, "status_from"))
         _set(

@@ -194,10 +194,11 @@ class Transport:
         Faults come back as ``Answer.fault``. Only `UntrustedURL` (before anything is
         sent, or on a redirect hop) and `TooManyRedirects` are raised.
         """
+        # The hops so far, redacted for the error, and their real URLs (loops are found on
+        # those: redacted ones would merge hops that differ only in a token-like query
+        # value, and a re-signed URL is a new URL, not a loop). Made at the first redirect.
         seen: list[str] = []
-        # Loops are found on the real URLs: redacted ones would merge hops that differ only
-        # in a token-like query value (a re-signed URL is a new URL, not a loop).
-        visited: set[str] = set()
+        visited: set[str] | None = None
         for _hop in range(self.limits.max_redirects + 1):
             access, origin = self._access(url)
             out_headers = {**self.headers, **headers} if headers else dict(self.headers)
@@ -225,6 +226,8 @@ class Transport:
             if not location:
                 answer.url = url
                 return answer
+            if visited is None:
+                seen, visited = [], set()
             seen.append(redact_url(url))
             visited.add(str(url))
             url = resolve(url, location)
@@ -261,7 +264,7 @@ class Transport:
                 fault=MalformedStatus(f"status body is not JSON ({reason}): {text}"),
                 snippet=text,
             )
-        return Answer(status, resp_headers, body, snippet=snippet, raw=raw)
+        return Answer(status, resp_headers, body, None, snippet, None, True, raw)
 
     async def aclose(self) -> None:
         """Close the sender (an owned session is closed; a borrowed one stays open)."""

@@ -38,6 +38,8 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_json.*": "the transport's JSON parse and the compact form of a kept document",
         "_checkpoint.to_record": "reached through scheduler.resume() and lrpoll.step()",
         "_core.BodyFault": "what the core found with a spec's BodyError",
+        "_expr.Choice": "a spec's end expressions as one lookup, compiled by PollSpec",
+        "_spec.OUTCOME_EXPRESSIONS": "the order decide() tries the end expressions in",
         "_core.body_error": "the core's rule behind BodyError",
         "_core.cancel_outcome": "the core's rule behind CancelOutcome.kind",
         "_core.classify_cancel": "the core's rule behind CancelOutcome.kind",
