@@ -12,6 +12,9 @@ Prints one JSON object:
   at a 1 ms interval, drained by an in-process `lrpoll.Scheduler` (100 slots) and then by
   one `lrpoll.fleet.Worker` (100 slots, one process, Redis on loopback); ``ratio`` is
   fleet / scheduler;
+- ``scheduler_cpu_us_per_poll`` / ``fleet_cpu_us_per_poll``: this process's CPU time
+  (``time.process_time``) over each drain, per poll (Redis and the benchmark server run
+  in processes of their own: not counted);
 - ``round_trips_per_poll``: Redis pipelines the worker sent per request it sent;
 - ``redis_bytes_per_op``: Redis ``used_memory`` growth per enrolled operation, over
   ``memory_ops`` operations (with ``checkpoint_bytes``, the size of one checkpoint);
@@ -105,15 +108,16 @@ def _urls(base: str, tag: str, n: int, polls: int) -> list[str]:
     return [f"{base}/op/{tag}-{i}?done_after={polls}" for i in range(n)]
 
 
-async def _scheduler(base: str, n: int, polls: int) -> float:
+async def _scheduler(base: str, n: int, polls: int) -> dict[str, float]:
     spec = _spec()
     async with lrpoll.Scheduler(base_url=base, slots=100) as scheduler:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         ops = [await scheduler.watch(url, spec) for url in _urls(base, "s", n, polls)]
         async for op in scheduler.as_completed(ops):
             if op.state != "succeeded":
                 raise RuntimeError(f"scheduler: {op.error!r}")
-        return n * polls / (time.perf_counter() - start)
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        return {"polls_per_s": n * polls / elapsed, "cpu_us_per_poll": cpu / (n * polls) * 1e6}
 
 
 async def _fleet(redis_url: str, base: str, n: int, polls: int) -> dict[str, float]:
@@ -129,13 +133,13 @@ async def _fleet(redis_url: str, base: str, n: int, polls: int) -> dict[str, flo
             await fleet.scripts.run(fleet.redis, calls[k : k + 1000])
         worker = Worker(redis_url, namespace="bench", slots=100, max_sleep=0.01)
         worker.auth("default", trusted_origins=[base])
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         task = asyncio.create_task(worker.run())
         # Each operation takes exactly `polls` completions (no faults here): wait for them
         # without asking Redis, so the waiting costs the worker's process nothing.
         while worker.statistics.completed < n * polls:  # noqa: ASYNC110 (a counter, no event)
             await asyncio.sleep(0.01)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         worker.close()
         await task
         stats = worker.statistics
@@ -146,6 +150,7 @@ async def _fleet(redis_url: str, base: str, n: int, polls: int) -> dict[str, flo
             raise RuntimeError(f"fleet: {stats.stale} stale completions")
         return {
             "polls_per_s": stats.sent / elapsed,
+            "cpu_us_per_poll": cpu / max(1, stats.sent) * 1e6,
             "round_trips_per_poll": stats.round_trips / max(1, stats.sent),
             "polls": stats.sent,
         }
@@ -178,9 +183,11 @@ async def _run(args: argparse.Namespace, redis_url: str, base: str) -> dict[str,
         "ops": args.ops,
         "polls_per_op": args.polls,
         "memory_ops": args.memory_ops,
-        "scheduler_polls_per_s": round(sched),
+        "scheduler_polls_per_s": round(sched["polls_per_s"]),
         "fleet_polls_per_s": round(fleet["polls_per_s"]),
-        "ratio": round(fleet["polls_per_s"] / sched, 3),
+        "ratio": round(fleet["polls_per_s"] / sched["polls_per_s"], 3),
+        "scheduler_cpu_us_per_poll": round(sched["cpu_us_per_poll"]),
+        "fleet_cpu_us_per_poll": round(fleet["cpu_us_per_poll"]),
         "fleet_polls": fleet["polls"],
         "round_trips_per_poll": round(fleet["round_trips_per_poll"], 3),
         "redis_bytes_per_op": round(memory["redis_bytes_per_op"]),
