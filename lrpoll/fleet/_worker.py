@@ -82,7 +82,7 @@ class WorkerStatistics:
     redis_faults: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per poll (see `_scripts.Completion`)
 class _Claimed:
     id: str
     fence: int
