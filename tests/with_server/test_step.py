@@ -7,6 +7,7 @@ queue or a fleet worker would; the answers come from the same fake as the schedu
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING
 
 import anyio
@@ -170,3 +171,17 @@ class TestPlainLoop:
         assert isinstance(result.decision, lrpoll.core.Succeeded)
         assert result.decision.result == {"url": f"/downloads/{job.id}.csv"}
         assert steps == len(server.requests_to(f"*/{job.id}/status"))
+
+    async def test_scheduler_resumes_a_detached_checkpoint(self, server: FakeLROServer) -> None:
+        """A scheduler resumes a detached checkpoint with its spec given, and refuses it
+        without one."""
+        spec = export_spec()
+        job = server.add_job(JobScript.success(polls=2))
+        doc = load(lrpoll.checkpoint_for(server.status_url(job.id), spec, operation_id="r"))
+        at = time.time()
+        text = dump(to_record(doc, spec_of(doc), now=at, wall=at), now=at, wall=at, detached=True)
+        async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
+            with pytest.raises(lrpoll.CheckpointError, match="without its spec"):
+                scheduler.resume(text)
+            result = await scheduler.resume(text, spec=spec)
+        assert result == {"url": f"/downloads/{job.id}.csv"}
