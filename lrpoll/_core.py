@@ -92,6 +92,9 @@ __all__ = [
     "timed_out",
 ]
 
+# Tuples, not `X | Y`: a union is built anew each time such an isinstance runs.
+_NUMBER: Final = (int, float)
+
 _EMPTY: Final[Mapping[str, str]] = MappingProxyType({})
 
 
@@ -226,7 +229,7 @@ def read_progress(value: Any) -> tuple[float | None, str | None]:
         if not _DECIMAL.fullmatch(value):
             return None, f"progress {json_snippet(value, limit=40)} is not a number"
         value = float(value)
-    if not isinstance(value, int | float):
+    if not isinstance(value, _NUMBER):
         return None, f"progress is {type(value).__name__}, not a number"
     try:
         number = float(value)
@@ -608,7 +611,8 @@ def _decide(
         "cancelled",
     ):
         return _transient(spec, obs, obs.fault, base, operation_id)
-    found = _body_fault(spec, obs)
+    # Checked here, not only inside: this is the per-poll path, and most specs have none.
+    found = _body_fault(spec, obs) if spec.body_error is not None else None
     if found is not None:
         return _body_decision(spec, obs, found, base, operation_id)
     if isinstance(rule, type):
@@ -697,10 +701,10 @@ def _decide(
     delay = (
         retry_after
         if retry_after is not None
-        else backoff_delay(spec.effective_backoff, obs.attempt, obs.rand)
+        else backoff_delay(spec._backoff, obs.attempt, obs.rand)
     )
     new_url = header_ref(spec.status_url_updates, obs.headers)
-    message = _render(spec, "in_progress", base, obs, progress=progress)
+    message = _render(spec, "in_progress", base, obs, progress=progress) if spec._messages else None
     return Running(
         _clip_to_deadline(spec, delay, obs.elapsed), progress, message, new_url, warnings
     )

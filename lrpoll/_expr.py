@@ -41,6 +41,10 @@ __all__ = [
     "json_snippet",
 ]
 
+# Tuples, not `X | Y`: a union is built anew each time such an isinstance runs.
+_SIZED: Final = (str, list, dict)
+_CONTAINER: Final = (list, dict)
+
 _MISSING: Final = object()
 
 #: Characters an expression may have (jmespath's lexer is quadratic on long literals).
@@ -399,7 +403,7 @@ def is_truthy(value: Any) -> bool:
     """JMESPath truthiness: false, null, empty strings, lists and objects are false."""
     if value is None or value is False:
         return False
-    if isinstance(value, str | list | dict):
+    if isinstance(value, _SIZED):
         return len(value) > 0
     return True
 
@@ -488,7 +492,7 @@ _ABSOLUTE_HTTP: Final = re.compile(r"https?://[^/?#\s]+", re.I)
 
 
 def _scalar_text(value: Any, name: str, *, what: str) -> str:
-    if value is None or isinstance(value, list | dict):
+    if value is None or isinstance(value, _CONTAINER):
         kind = "null" if value is None else type(value).__name__
         raise TemplateError(
             f"{what} placeholder {{{name}}} yields {kind}, not a string or number",
@@ -634,7 +638,7 @@ def _message_text(value: Any) -> str:
         if value.is_integer():
             return str(int(value))
         return f"{value:.1f}" if math.isfinite(value) else str(value)
-    if isinstance(value, list | dict):
+    if isinstance(value, _CONTAINER):
         return json_snippet(value, limit=200)
     return str(value)
 

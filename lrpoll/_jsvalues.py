@@ -31,6 +31,10 @@ __all__ = [
     "truthy",
 ]
 
+# Tuples, not `X | Y`: a union is built anew each time such an isinstance runs.
+_NUMBER: Final = (int, float)
+_CONTAINER: Final = (list, dict)
+
 # StrWhiteSpaceChar: WhiteSpace and LineTerminator (ECMAScript §12.2, §12.3).
 _JS_SPACE: Final = (
     "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
@@ -41,7 +45,7 @@ _RADIX: Final = re.compile(r"0(?:[xX](?P<x>[0-9a-fA-F]+)|[oO](?P<o>[0-7]+)|[bB](
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, _NUMBER) and not isinstance(value, bool)
 
 
 def _float(value: int | float) -> float:
@@ -151,7 +155,7 @@ def to_string(value: Any) -> str:
 
 def _primitive(value: Any) -> Any:
     """ToPrimitive: arrays and objects become their ``String()``; the rest stays."""
-    return to_string(value) if isinstance(value, list | dict) else value
+    return to_string(value) if isinstance(value, _CONTAINER) else value
 
 
 def loose_equals(a: Any, b: Any) -> bool:
@@ -166,7 +170,7 @@ def loose_equals(a: Any, b: Any) -> bool:
     """
     if a is None or b is None:
         return a is None and b is None
-    if isinstance(a, list | dict) and isinstance(b, list | dict):
+    if isinstance(a, _CONTAINER) and isinstance(b, _CONTAINER):
         return False
     if isinstance(a, bool):
         a = 1.0 if a else 0.0

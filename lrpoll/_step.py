@@ -52,7 +52,7 @@ from ._registry import get_decoder
 from ._urls import origin_of, redact_url, resolve
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Coroutine, Mapping
 
     from ._core import Decision
     from ._spec import CancelResult, PollSpec
@@ -198,9 +198,11 @@ def _timed_out(rec: OpRecord, now: float) -> Ended:
     return timed_out(rec.spec, obs, _base(rec), operation_id=rec.op_id)
 
 
-async def _request_status(rec: OpRecord, transport: Transport) -> Answer:
+def _request_status(rec: OpRecord, transport: Transport) -> Coroutine[Any, Any, Answer]:
+    # The transport's coroutine itself, awaited by `advance`: a coroutine of our own
+    # around it would be one more frame for every resumption inside aiohttp.
     spec = rec.spec
-    answer = await transport.request(
+    return transport.request(
         spec.status_method,
         URL(rec.url, encoded=True),
         headers=headers_for(spec, spec.status_headers),
@@ -208,9 +210,6 @@ async def _request_status(rec: OpRecord, transport: Transport) -> Answer:
         form=spec.status_form,
         parse=spec.decoder is None,
     )
-    if spec.decoder is not None:
-        _decode(spec.decoder, answer)
-    return answer
 
 
 async def advance(
@@ -248,6 +247,8 @@ async def advance(
             # The deadline holds even while the server sits on a poll.
             with anyio.move_on_after(end - now):
                 answer = await _request_status(rec, transport)
+        if answer is not None and spec.decoder is not None:
+            _decode(spec.decoder, answer)
     except (UntrustedURL, TooManyRedirects) as exc:
         if rec.state not in POLLED:
             return None

@@ -28,7 +28,7 @@ from ._exceptions import (
 from ._expr import json_snippet
 from ._json import parse_json
 from ._log import add_secrets
-from ._sender import BodyTooLarge, Limits, RawRequest, SendFault
+from ._sender import BodyTooLarge, Limits, RawRequest, RawResponse, SendFault
 from ._spec import checked_headers
 from ._urls import TrustPolicy, origin_of, redact_url, resolve
 
@@ -209,7 +209,15 @@ class Transport:
                     cred.apply(out_headers, out_query, out_form)
             target = url.update_query(out_query) if out_query else url
             raw = RawRequest(method, target, out_headers, json_body, out_form, self.limits.max_body)
-            answer = await self._send(raw, parse, shown=url)
+            # The sender is awaited here, not in a helper coroutine: every suspension
+            # inside aiohttp resumes through each coroutine frame above it.
+            try:
+                answer = self._answer(await self.sender.send(raw), parse)
+            except SendFault as fault:
+                message = f"request to {redact_url(url)} failed: {fault.kind}"
+                answer = Answer(None, fault=RequestError(message), sent=fault.sent)
+            except BodyTooLarge as big:
+                answer = Answer(None, big.headers, fault=ResponseTooLarge(str(big)))
             if answer.http_status not in _REDIRECTS:
                 answer.url = url
                 return answer
@@ -228,17 +236,9 @@ class Transport:
             f"more than {self.limits.max_redirects} redirects: " + " -> ".join(seen)
         )
 
-    async def _send(self, request: RawRequest, parse: bool, *, shown: URL) -> Answer:
-        # ``request.url`` may carry a credential query parameter; errors name ``shown``
-        # (the URL before credentials were added), redacted.
-        cap = request.max_body
-        try:
-            response = await self.sender.send(request)
-        except SendFault as fault:
-            message = f"request to {redact_url(shown)} failed: {fault.kind}"
-            return Answer(None, fault=RequestError(message), sent=fault.sent)
-        except BodyTooLarge as big:
-            return Answer(None, big.headers, fault=ResponseTooLarge(str(big)))
+    def _answer(self, response: RawResponse, parse: bool) -> Answer:
+        """The `Answer` to one raw response: the body capped, parsed, snippets taken."""
+        cap = self.limits.max_body
         raw, status, resp_headers = response.body, response.http_status, response.headers
         if len(raw) > cap:  # a sender that read past the cap is not trusted to have stopped
             return Answer(
