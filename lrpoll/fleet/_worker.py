@@ -68,6 +68,9 @@ class WorkerStatistics:
         completed: completions Redis accepted.
         stale: completions Redis refused (``STALE``: the lease had lapsed and moved on).
         reaped: expired leases this worker put back in the due set.
+        requeued: operations claimed ahead of a free slot that waited so long for one
+            that their lease might lapse during the poll: given back unpolled, due at
+            once.
         round_trips: pipelines sent to Redis.
         redis_faults: pipelines that failed on a connection fault (and were retried).
     """
@@ -78,6 +81,7 @@ class WorkerStatistics:
     completed: int = 0
     stale: int = 0
     reaped: int = 0
+    requeued: int = 0
     round_trips: int = 0
     redis_faults: int = 0
 
@@ -90,6 +94,7 @@ class _Claimed:
     auth: str
     cancel: str
     spec: str  # the digest of a detached checkpoint's spec; '' when the checkpoint holds it
+    at: float  # when it was claimed (time.monotonic)
 
 
 def _error_json(error: LrpollError) -> str:
@@ -117,7 +122,8 @@ class Worker:
         redis_url: the Redis server.
         namespace: the fleet namespace (as given to `Fleet`).
         shards: the namespace's shard count (as given to `Fleet`).
-        slots: polls in flight at most.
+        slots: polls in flight at most (it claims up to half as many more ahead, so
+            that a slot whose poll ends starts the next one at once).
         name: this worker's name in leases (default: a random one).
         limits: transport limits; ``limits.timeout`` bounds each request, and so the lease.
         lease_margin: seconds a lease lasts beyond the request timeout.
@@ -169,7 +175,13 @@ class Worker:
         self._done: list[Completion] = []
         self._specs: dict[str, PollSpec] = {}
         self._fetching: dict[str, anyio.Event] = {}
-        self._inflight = 0
+        self._inflight = 0  # claimed and not yet written back: polling, or queued for a slot
+        # Claimed beyond the free slots, so that a slot whose poll ends takes the next
+        # operation at once instead of waiting for the loop's next round trip to Redis.
+        self._ahead = max(1, slots // 2)
+        # A claimed operation that waited longer than this for a slot is given back
+        # unpolled: its poll (up to limits.timeout) could outlast its lease.
+        self._wait_max = lease_margin / 2
         self._wake = anyio.Event()
         self._offset = 0.0  # Redis time minus this process's wall clock
         self._closing = False
@@ -274,7 +286,7 @@ class Worker:
         backoff = 0.05
         while not (self._closing and not self._inflight and not self._done):
             batch, self._done = self._done, []
-            free = 0 if self._closing else self.slots - self._inflight
+            free = 0 if self._closing else self.slots + self._ahead - self._inflight
             cycles = self._cycles(batch, free, turn)
             turn += 1
             calls = [call for call, _, _ in cycles]
@@ -301,6 +313,7 @@ class Worker:
                 stats.reaped += sum(len(a) for a in answers[len(cycles) :])
             next_due = math.inf
             now_ms = None
+            at = time.monotonic()
             for answer, (_, n, k) in zip(answers, cycles, strict=False):
                 now_ms, nxt = answer[0], answer[1]
                 accepted = sum(answer[2 : 2 + k])
@@ -308,7 +321,8 @@ class Worker:
                 stats.stale += k - accepted
                 items = answer[2 + k :]
                 for i in range(0, len(items), CLAIMED_FIELDS):
-                    item = _Claimed(items[i], int(items[i + 1]), *items[i + 2 : i + CLAIMED_FIELDS])
+                    op_id, fence, checkpoint, auth, cancel, spec = items[i : i + CLAIMED_FIELDS]
+                    item = _Claimed(op_id, int(fence), checkpoint, auth, cancel, spec, at)
                     self._inflight += 1
                     stats.claimed += 1
                     claimed.put_nowait(item)
@@ -319,7 +333,7 @@ class Worker:
             wait = self.max_sleep
             if now_ms is not None:
                 self._offset = now_ms / 1000 - time.time()
-                if self._inflight < self.slots and next_due < math.inf:
+                if self._inflight < self.slots + self._ahead and next_due < math.inf:
                     wait = min(wait, max(0.0, (next_due - now_ms) / 1000))
             wait *= 0.9 + 0.1 * random.random()  # spread workers that woke together
             self._wake = anyio.Event()
@@ -379,6 +393,9 @@ class Worker:
         self._wake.set()
 
     async def _step(self, redis: Redis, item: _Claimed) -> Completion:
+        if time.monotonic() - item.at > self._wait_max:
+            self.statistics.requeued += 1
+            return Completion(item.id, item.fence, _state_of(item.checkpoint), "due")
         transport = self._transports.get(item.auth)
         if transport is None:
             self._log.warning("no such auth profile here", operation=item.id, profile=item.auth)

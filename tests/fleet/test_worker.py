@@ -353,3 +353,31 @@ async def test_missing_spec_ends_the_operation(redis_url: str, namespace: str) -
     assert op.error["type"] == "CheckpointError"
     assert digest in op.error["message"]
     assert status_polls(server, job.id) == 0
+
+
+async def test_claimed_ahead_and_waited_too_long_is_given_back(
+    redis_url: str, namespace: str
+) -> None:
+    """An operation claimed ahead of a free slot that waits for one longer than half the
+    lease margin is given back unpolled (its poll could outlast the lease), then polled by
+    a later claim: nothing is polled twice, no completion is stale."""
+    async with FakeLROServer() as server:
+        jobs = [server.add_job(JobScript.success(polls=1)) for _ in range(3)]
+        server.delay_next("*/status", seconds=0.3, times=100)
+        async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+            for job in jobs:
+                await fleet.enroll_url(server.status_url(job.id), spec(), operation_id=job.id)
+            w = worker(
+                redis_url,
+                namespace,
+                server,
+                slots=1,
+                lease_margin=0.2,
+                limits=lrpoll.Limits(timeout=2.0),
+            )
+            async with running(w):
+                ops = await wait_done(fleet, [j.id for j in jobs])
+    assert {op.state for op in ops.values()} == {"succeeded"}
+    assert w.statistics.requeued >= 1
+    assert w.statistics.stale == 0
+    assert [status_polls(server, j.id) for j in jobs] == [2, 2, 2]
