@@ -3,6 +3,7 @@
     python -m benchmarks.fleet                 # N = 2 000 operations x 5 polls, 20 000 for memory
     python -m benchmarks.fleet --ops 5000 --memory-ops 100000
     python -m benchmarks.fleet --tiny          # the smoke test's size
+    python -m benchmarks.fleet --inline        # the first layout: specs inside checkpoints
 
 Starts its own redis-server (Debian's, on a free loopback port, temporary directory,
 no persistence) and the benchmark fast server, both stopped by PID on the way out.
@@ -12,10 +13,17 @@ Prints one JSON object:
   at a 1 ms interval, drained by an in-process `lrpoll.Scheduler` (100 slots) and then by
   one `lrpoll.fleet.Worker` (100 slots, one process, Redis on loopback); ``ratio`` is
   fleet / scheduler;
+- ``scheduler_cpu_us_per_poll`` / ``fleet_cpu_us_per_poll``: this process's CPU time
+  (``time.process_time``) over each drain, per poll (Redis and the benchmark server run
+  in processes of their own: not counted), and ``redis_cpu_us_per_poll``, the Redis
+  server's CPU time (``INFO cpu``) over the worker's drain, per poll;
 - ``round_trips_per_poll``: Redis pipelines the worker sent per request it sent;
 - ``redis_bytes_per_op``: Redis ``used_memory`` growth per enrolled operation, over
-  ``memory_ops`` operations (with ``checkpoint_bytes``, the size of one checkpoint);
-  ``--hash-max-listpack-value 4096`` shows it with the checkpoint inside a listpack.
+  ``memory_ops`` operations (with ``checkpoint_bytes``, the size of one checkpoint as
+  `lrpoll.checkpoint_for` writes it, and ``stored_checkpoint_bytes``, as the fleet
+  stores it: without its spec); ``--hash-max-listpack-value 4096`` shows it with the
+  checkpoint inside a listpack, ``--inline`` with the fleet's first layout (each
+  checkpoint stored whole, its spec inside).
 """
 
 from __future__ import annotations
@@ -105,37 +113,57 @@ def _urls(base: str, tag: str, n: int, polls: int) -> list[str]:
     return [f"{base}/op/{tag}-{i}?done_after={polls}" for i in range(n)]
 
 
-async def _scheduler(base: str, n: int, polls: int) -> float:
+async def _scheduler(base: str, n: int, polls: int) -> dict[str, float]:
     spec = _spec()
     async with lrpoll.Scheduler(base_url=base, slots=100) as scheduler:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         ops = [await scheduler.watch(url, spec) for url in _urls(base, "s", n, polls)]
         async for op in scheduler.as_completed(ops):
             if op.state != "succeeded":
                 raise RuntimeError(f"scheduler: {op.error!r}")
-        return n * polls / (time.perf_counter() - start)
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        return {"polls_per_s": n * polls / elapsed, "cpu_us_per_poll": cpu / (n * polls) * 1e6}
 
 
-async def _fleet(redis_url: str, base: str, n: int, polls: int) -> dict[str, float]:
+async def _enroll(fleet: Fleet, tokens: list[str], inline: bool) -> None:
+    if not inline:
+        await fleet.enroll_many(tokens)
+        return
+    # The first layout: each checkpoint stored whole, its spec inside.
+    calls = []
+    for token in tokens:
+        op_id = json.loads(token)["id"]
+        calls.append(fleet.scripts.enroll(op_id, token, "default", state="running", sched="due"))
+    for k in range(0, len(calls), 1000):
+        await fleet.scripts.run(fleet.redis, calls[k : k + 1000])
+
+
+async def _redis_cpu(fleet: Fleet) -> float:
+    info = await fleet.redis.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+async def _fleet(
+    redis_url: str, base: str, n: int, polls: int, *, inline: bool = False
+) -> dict[str, float]:
     spec = _spec()
     async with Fleet(redis_url, namespace="bench") as fleet:
-        calls = []
-        for i, url in enumerate(_urls(base, "f", n, polls)):
-            token = lrpoll.checkpoint_for(url, spec, operation_id=f"f-{i}")
-            calls.append(
-                fleet.scripts.enroll(f"f-{i}", token, "default", state="running", sched="due")
-            )
-        for k in range(0, len(calls), 1000):
-            await fleet.scripts.run(fleet.redis, calls[k : k + 1000])
+        tokens = [
+            lrpoll.checkpoint_for(url, spec, operation_id=f"f-{i}")
+            for i, url in enumerate(_urls(base, "f", n, polls))
+        ]
+        await _enroll(fleet, tokens, inline)
         worker = Worker(redis_url, namespace="bench", slots=100, max_sleep=0.01)
         worker.auth("default", trusted_origins=[base])
-        start = time.perf_counter()
+        redis_cpu = await _redis_cpu(fleet)
+        start, cpu = time.perf_counter(), time.process_time()
         task = asyncio.create_task(worker.run())
         # Each operation takes exactly `polls` completions (no faults here): wait for them
         # without asking Redis, so the waiting costs the worker's process nothing.
         while worker.statistics.completed < n * polls:  # noqa: ASYNC110 (a counter, no event)
             await asyncio.sleep(0.01)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        redis_cpu = await _redis_cpu(fleet) - redis_cpu
         worker.close()
         await task
         stats = worker.statistics
@@ -146,45 +174,54 @@ async def _fleet(redis_url: str, base: str, n: int, polls: int) -> dict[str, flo
             raise RuntimeError(f"fleet: {stats.stale} stale completions")
         return {
             "polls_per_s": stats.sent / elapsed,
+            "cpu_us_per_poll": cpu / max(1, stats.sent) * 1e6,
+            "redis_cpu_us_per_poll": redis_cpu / max(1, stats.sent) * 1e6,
             "round_trips_per_poll": stats.round_trips / max(1, stats.sent),
             "polls": stats.sent,
         }
 
 
-async def _memory(redis_url: str, base: str, n: int) -> dict[str, float]:
+async def _memory(redis_url: str, base: str, n: int, *, inline: bool = False) -> dict[str, float]:
     spec = _spec()
     async with Fleet(redis_url, namespace="memory") as fleet:
         before = (await fleet.redis.info("memory"))["used_memory"]
         token = ""
         for k in range(0, n, 1000):
-            calls = []
-            for i in range(k, min(n, k + 1000)):
-                token = lrpoll.checkpoint_for(
-                    f"{base}/op/m-{i}?done_after=5", spec, operation_id=f"m-{i}"
-                )
-                calls.append(
-                    fleet.scripts.enroll(f"m-{i}", token, "default", state="running", sched="due")
-                )
-            await fleet.scripts.run(fleet.redis, calls)
+            tokens = [
+                lrpoll.checkpoint_for(f"{base}/op/m-{i}?done_after=5", spec, operation_id=f"m-{i}")
+                for i in range(k, min(n, k + 1000))
+            ]
+            token = tokens[-1]
+            await _enroll(fleet, tokens, inline)
         after = (await fleet.redis.info("memory"))["used_memory"]
-        return {"redis_bytes_per_op": (after - before) / n, "checkpoint_bytes": len(token)}
+        stored = await fleet.redis.hstrlen(fleet.keys.op("m-0"), "ckpt")
+        return {
+            "redis_bytes_per_op": (after - before) / n,
+            "checkpoint_bytes": len(token),
+            "stored_checkpoint_bytes": stored,
+        }
 
 
 async def _run(args: argparse.Namespace, redis_url: str, base: str) -> dict[str, Any]:
     sched = await _scheduler(base, args.ops, args.polls)
-    fleet = await _fleet(redis_url, base, args.ops, args.polls)
-    memory = await _memory(redis_url, base, args.memory_ops)
+    fleet = await _fleet(redis_url, base, args.ops, args.polls, inline=args.inline)
+    memory = await _memory(redis_url, base, args.memory_ops, inline=args.inline)
     return {
         "ops": args.ops,
         "polls_per_op": args.polls,
         "memory_ops": args.memory_ops,
-        "scheduler_polls_per_s": round(sched),
+        "scheduler_polls_per_s": round(sched["polls_per_s"]),
         "fleet_polls_per_s": round(fleet["polls_per_s"]),
-        "ratio": round(fleet["polls_per_s"] / sched, 3),
+        "ratio": round(fleet["polls_per_s"] / sched["polls_per_s"], 3),
+        "scheduler_cpu_us_per_poll": round(sched["cpu_us_per_poll"]),
+        "fleet_cpu_us_per_poll": round(fleet["cpu_us_per_poll"]),
+        "redis_cpu_us_per_poll": round(fleet["redis_cpu_us_per_poll"]),
         "fleet_polls": fleet["polls"],
         "round_trips_per_poll": round(fleet["round_trips_per_poll"], 3),
         "redis_bytes_per_op": round(memory["redis_bytes_per_op"]),
         "checkpoint_bytes": memory["checkpoint_bytes"],
+        "stored_checkpoint_bytes": memory["stored_checkpoint_bytes"],
+        "layout": "inline" if args.inline else "detached",
         "hash_max_listpack_value": args.hash_max_listpack_value or 64,
     }
 
@@ -200,6 +237,11 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         metavar="BYTES",
         help="start redis-server with this hash-max-listpack-value (default: Redis's, 64)",
+    )
+    parser.add_argument(
+        "--inline",
+        action="store_true",
+        help="enroll in the fleet's first layout: each checkpoint whole, its spec inside",
     )
     parser.add_argument("--tiny", action="store_true", help="N = 50, memory over 200")
     args = parser.parse_args(argv)

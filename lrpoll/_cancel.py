@@ -388,7 +388,11 @@ class _OneShot:
 
 
 async def cancel_step(
-    checkpoint: str | bytes, *, transport: Transport, now: float | None = None
+    checkpoint: str | bytes,
+    *,
+    transport: Transport,
+    now: float | None = None,
+    spec: PollSpec | None = None,
 ) -> StepResult:
     """Send the cancel request of the operation a checkpoint describes: one step of cancelling.
 
@@ -404,6 +408,8 @@ async def cancel_step(
         checkpoint: from `Operation.checkpoint` or a previous step.
         transport: sends the request, with lrpoll's checks and credentials.
         now: the epoch time to step at (default: the wall clock).
+        spec: the spec instead of the checkpoint's, as in `lrpoll.step` (required for a
+            detached checkpoint).
 
     Returns:
         A `StepResult` with no ``decision``, ``cancel`` set to what the answer meant
@@ -422,7 +428,8 @@ async def cancel_step(
         take a repeated cancel as the same cancel, which cancel endpoints do.
     """
     doc = load(checkpoint, key=transport.checkpoint_key)
-    spec = spec_of(doc)
+    detached = "spec_digest" in doc
+    spec = spec_of(doc, spec)
     if spec.cancel is None:
         raise SpecError("this operation's spec has no cancel request", field="cancel")
     transport.check(URL(doc["status_url"], encoded=True))
@@ -435,5 +442,5 @@ async def cancel_step(
     request.set_result(sent)
     rec.more().cancel = request
     rec.due = at if rec.state in POLLED else None
-    text = dump(rec, now=at, wall=at, key=transport.checkpoint_key)
+    text = dump(rec, now=at, wall=at, key=transport.checkpoint_key, detached=detached)
     return StepResult(None, text, rec.due, sent=sent.sent, cancel=sent.result)

@@ -22,6 +22,12 @@ Format (version 2; version 1, without the fields marked ², still loads)::
      "result"²: any, "error"²: {"type", "message", "status_code"?}|null,
      "sig"?: hex}
 
+A *detached* checkpoint (``document(..., detached=True)``, what a fleet stores) has
+``"spec_digest": <sha256 hex of the spec's canonical JSON>`` in place of ``"spec"``: the
+spec is kept once elsewhere, and loading needs it given back (`spec_of`, `lrpoll.step`'s
+``spec``), checked against the digest. A signature covers the digest, so it covers the
+spec too.
+
 Times are epoch seconds. ``elapsed`` is the time polled so far, stops left out. A
 running or cancelling operation's ``deadline`` (``started_at + max_duration``) is
 absolute: the time between saving and resuming counts against it. A stopped one's does
@@ -36,6 +42,7 @@ import hashlib
 import hmac
 import json
 import math
+import re
 from typing import TYPE_CHECKING, Any, Final
 
 from yarl import URL
@@ -44,6 +51,7 @@ from . import _exceptions
 from ._core import Succeeded
 from ._exceptions import CheckpointError, LrpollError, SpecError, rebuild
 from ._expr import MAX_JSON_DEPTH, json_depth
+from ._json import parse_json
 from ._machine import TERMINAL
 from ._record import CancelSent, OpRecord
 from ._secrets import scrub_values
@@ -61,6 +69,8 @@ __all__ = [
     "dump",
     "encode",
     "load",
+    "spec_digest",
+    "spec_from_text",
     "spec_of",
     "to_record",
 ]
@@ -87,7 +97,6 @@ _FIELDS: Final[dict[str, tuple[type, ...]]] = {
     "v": (int,),
     "kind": (str,),
     "id": (str,),
-    "spec": (dict,),
     "status_url": (str,),
     "request_url": (str,),
     "state": (str,),
@@ -108,7 +117,19 @@ _FIELDS_V2: Final[dict[str, tuple[type, ...]]] = {
     "pending": (dict, type(None)),
     "error": (dict, type(None)),
 }
+# The same, as the exact types each version's fields may hold (JSON parsers make no
+# subclasses; bool, a subclass of int, is allowed only where it is listed).
+_TYPES_V1: Final = {name: frozenset(types) for name, types in _FIELDS.items()}
+_TYPES_V2: Final = {**_TYPES_V1, **{name: frozenset(t) for name, t in _FIELDS_V2.items()}}
+_FINITE_V1: Final = ("elapsed", "progress", "saved_at")
+_FINITE_V2: Final = (*_FINITE_V1, *_FIELDS_V2)
 _RESUMABLE: Final = frozenset({"running", "stopped", "cancelling"})
+_DIGEST: Final = re.compile(r"[0-9a-f]{64}")
+
+
+# json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False), without
+# building an encoder at every call (it is called several times per step).
+_json: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
 
 
 def _no_constant(name: str) -> Any:
@@ -123,11 +144,13 @@ def _canonical(doc: Mapping[str, Any]) -> bytes:
 def _small(value: Any) -> Any:
     # Too deep a document (one the transport parsed fine, ~950 levels) is left out like
     # too large a one: json.dumps would recurse past the interpreter's limit below.
+    if value is None:
+        return None
     if json_depth(value) > MAX_JSON_DEPTH:
         return None
     try:
         # allow_nan=False: NaN (which a status body may hold) is not JSON and load refuses it.
-        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        text = _json(value)
     except (TypeError, ValueError, RecursionError):
         return None
     if len(text) > _LAST_MAX:
@@ -170,7 +193,14 @@ def _error_of(doc: Mapping[str, Any] | None, op_id: str, last: Any) -> LrpollErr
     return rebuild(cls, message, state)
 
 
-def dump(rec: OpRecord, *, now: float, wall: float, key: bytes | None = None) -> str:
+def dump(
+    rec: OpRecord,
+    *,
+    now: float,
+    wall: float,
+    key: bytes | None = None,
+    detached: bool = False,
+) -> str:
     """The checkpoint of ``rec`` as a JSON string (signed when ``key`` is given).
 
     Args:
@@ -178,12 +208,9 @@ def dump(rec: OpRecord, *, now: float, wall: float, key: bytes | None = None) ->
         now: the runtime's clock now.
         wall: the epoch time now (the checkpoint's clock).
         key: signs the checkpoint (HMAC-SHA256).
+        detached: leave the spec out, named by its digest (see the module's docstring).
     """
-    return encode(document(rec, now=now, wall=wall, key=key))
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return encode(document(rec, now=now, wall=wall, key=key, detached=detached))
 
 
 def encode(doc: Mapping[str, Any]) -> str:
@@ -200,8 +227,18 @@ def encode(doc: Mapping[str, Any]) -> str:
     return _json({**doc, "spec": 0}).replace(',"spec":0,', f',"spec":{known[1]},', 1)
 
 
-def document(rec: OpRecord, *, now: float, wall: float, key: bytes | None = None) -> dict[str, Any]:
-    """The checkpoint of ``rec`` as a JSON object: what `dump` encodes (same arguments)."""
+def document(
+    rec: OpRecord,
+    *,
+    now: float,
+    wall: float,
+    key: bytes | None = None,
+    detached: bool = False,
+) -> dict[str, Any]:
+    """The checkpoint of ``rec`` as a JSON object: what `dump` encodes (same arguments).
+
+    ``detached`` leaves the spec out and names it by its digest (`spec_digest`).
+    """
     base = rec.base or {}
     headers = base.get("start_headers") or {}
     stopped_at = rec.extras.stopped_at if rec.extras is not None else None
@@ -216,7 +253,7 @@ def document(rec: OpRecord, *, now: float, wall: float, key: bytes | None = None
         "v": VERSION,
         "kind": _KIND,
         "id": rec.op_id,
-        "spec": _spec_json(rec.spec),
+        "spec": 0,  # placed here, filled below
         "status_url": rec.url,
         "request_url": base.get("request_url", rec.url),
         "state": state,
@@ -244,6 +281,11 @@ def document(rec: OpRecord, *, now: float, wall: float, key: bytes | None = None
         "result": _small(rec.result) if rec.state == "succeeded" else None,
         "error": _error_doc(rec.error),
     }
+    if detached:
+        del doc["spec"]
+        doc["spec_digest"] = spec_digest(rec.spec)[0]
+    else:
+        doc["spec"] = _spec_json(rec.spec)
     if key is not None:
         doc["sig"] = hmac.new(key, _canonical(doc), hashlib.sha256).hexdigest()
     return doc
@@ -261,15 +303,18 @@ def load(token: str | bytes, *, key: bytes | None = None) -> dict[str, Any]:
         raise CheckpointError(f"a checkpoint is a JSON string, not {type(token).__name__}")
     # Check the cap before decoding, and in bytes, whatever the input type.
     size = len(token)
-    if isinstance(token, str) and size <= MAX_SIZE:
-        size = len(token.encode("utf-8", "surrogatepass"))
+    if isinstance(token, bytes):
+        raw, text = token, None
+    elif size <= MAX_SIZE:
+        raw, text = token.encode("utf-8", "surrogatepass"), token
+        size = len(raw)
     if size > MAX_SIZE:
         raise CheckpointError(f"checkpoint is {size} bytes, over the {MAX_SIZE}-byte cap")
-    if isinstance(token, bytes):
-        token = token.decode("utf-8", "replace")
+    if text is None:
+        text = raw.decode("utf-8", "replace")
     try:
         # NaN and Infinity are not JSON: a NaN "elapsed" would disable max_duration.
-        doc = json.loads(token, parse_constant=_no_constant)
+        doc = parse_json(raw, text=text, parse_constant=_no_constant)
     except CheckpointError:
         raise
     except (ValueError, RecursionError):
@@ -283,21 +328,30 @@ def load(token: str | bytes, *, key: bytes | None = None) -> dict[str, Any]:
         )
     if doc.get("kind") != _KIND:
         raise CheckpointError(f"not an lrpoll checkpoint (kind {doc.get('kind')!r})")
-    fields = _FIELDS if version == 1 else {**_FIELDS, **_FIELDS_V2}
+    fields = _TYPES_V1 if version == 1 else _TYPES_V2
+    get = doc.get
     for name, types in fields.items():
-        value = doc.get(name)
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        if type(get(name)) not in types:
             raise CheckpointError(f"checkpoint field {name!r} has the wrong type")
+    if not isinstance(doc.get("spec"), dict):
+        digest = doc.get("spec_digest")
+        if version == 1 or "spec" in doc or not isinstance(digest, str):
+            raise CheckpointError("checkpoint field 'spec' has the wrong type")
+        if _DIGEST.fullmatch(digest) is None:
+            raise CheckpointError("checkpoint field 'spec_digest' is not a SHA-256 digest")
     states = _RESUMABLE if version == 1 else _RESUMABLE | TERMINAL
     if doc["state"] not in states:
         raise CheckpointError(f"checkpoint state {doc['state']!r} is not resumable")
     if doc["attempts"] < 0 or doc["errors"] < 0 or doc["elapsed"] < 0:
         raise CheckpointError("checkpoint counters are negative")
     # 1e400 parses as inf: an infinite elapsed or progress is as wrong as a NaN.
-    for name in ("elapsed", "progress", "saved_at", *(_FIELDS_V2 if version == 2 else ())):
-        if isinstance(doc.get(name), float) and not math.isfinite(doc[name]):
+    for name in _FINITE_V1 if version == 1 else _FINITE_V2:
+        value = get(name)
+        if type(value) is float and not math.isfinite(value):
             raise CheckpointError(f"checkpoint field {name!r} is not a finite number")
     for name in ("status_url", "request_url"):
+        if name == "request_url" and doc[name] == doc["status_url"]:
+            break  # the same text, checked already
         try:
             URL(doc[name], encoded=True)
         except (ValueError, TypeError):
@@ -331,12 +385,75 @@ def _spec_json(spec: PollSpec) -> dict[str, Any]:
     return known[1] if known is not None and known[0] is spec else spec.to_json()
 
 
-def spec_of(doc: Mapping[str, Any]) -> PollSpec:
-    """The spec stored in a loaded checkpoint (one object per distinct spec, cached).
+# Digests of specs, by the spec object's id: a detached checkpoint names its spec at every
+# step, and hashing its canonical JSON each time would cost what detaching saves.
+_DIGESTS: Final[dict[int, tuple[PollSpec, str, str]]] = {}
+
+
+def spec_digest(spec: PollSpec) -> tuple[str, str]:
+    """The digest that names ``spec`` in a detached checkpoint, and the text it is taken of.
+
+    The text is the spec's declarative JSON form, canonical (sorted keys, no spaces,
+    ASCII); the digest is its SHA-256 in hex. A spec the text loads back into
+    (``PollSpec.from_json(json.loads(text))``) has the same digest.
+    """
+    known = _DIGESTS.get(id(spec))
+    if known is not None and known[0] is spec:
+        return known[1], known[2]
+    text = json.dumps(
+        _spec_json(spec), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    if len(_DIGESTS) >= _SPECS_MAX:
+        _DIGESTS.pop(next(iter(_DIGESTS)))  # the oldest
+    _DIGESTS[id(spec)] = (spec, digest, text)
+    return digest, text
+
+
+def spec_from_text(text: str | bytes, digest: str) -> PollSpec:
+    """The spec whose canonical JSON ``text`` (from `spec_digest`) has ``digest``.
 
     Raises:
-        CheckpointError: when the stored spec is not valid.
+        CheckpointError: when the text does not have that digest, or is not a valid spec.
     """
+    raw = text if isinstance(text, bytes) else text.encode()
+    if hashlib.sha256(raw).hexdigest() != digest:
+        raise CheckpointError(f"the spec stored as {digest} does not have that digest")
+    try:
+        spec = PollSpec.from_json(json.loads(text))
+    except SpecError as exc:
+        raise CheckpointError(f"the spec stored as {digest} is invalid: {exc}") from None
+    except (ValueError, RecursionError):
+        raise CheckpointError(f"the spec stored as {digest} is not JSON") from None
+    if len(_DIGESTS) >= _SPECS_MAX:
+        _DIGESTS.pop(next(iter(_DIGESTS)))
+    _DIGESTS[id(spec)] = (spec, digest, raw.decode())
+    return spec
+
+
+def spec_of(doc: Mapping[str, Any], spec: PollSpec | None = None) -> PollSpec:
+    """The spec of a loaded checkpoint (one object per distinct spec, cached).
+
+    Args:
+        doc: the checkpoint, from `load`.
+        spec: the spec to use instead of the stored one; required for a detached
+            checkpoint, whose digest it must match.
+
+    Raises:
+        CheckpointError: when the stored spec is not valid, or a detached checkpoint's
+            spec is not given or is another one.
+    """
+    digest = doc.get("spec_digest") if doc.get("spec") is None else None
+    if digest is not None:
+        if spec is None:
+            raise CheckpointError(
+                f"checkpoint was saved without its spec (digest {digest}): pass the spec"
+            )
+        if spec_digest(spec)[0] != digest:
+            raise CheckpointError(f"the spec given is not the checkpoint's (digest {digest})")
+        return spec
+    if spec is not None:
+        return spec
     try:
         # repr tells JSON values apart as exactly as canonical JSON does (1, 1.0 and True
         # differ), at half the cost; the same spec in another key order is one more entry.
@@ -344,15 +461,15 @@ def spec_of(doc: Mapping[str, Any]) -> PollSpec:
         known = _SPECS.get(key)
         if known is not None:
             return known[0]
-        spec = PollSpec.from_json(doc["spec"])
+        loaded = PollSpec.from_json(doc["spec"])
         if len(_SPECS) >= _SPECS_MAX:
             old, old_json = _SPECS.pop(next(iter(_SPECS)))  # the oldest
             _SPECS_BY_ID.pop(id(old), None)
             _SPEC_TEXT.pop(id(old_json), None)
-        spec_json = spec.to_json()
-        _SPECS[key] = _SPECS_BY_ID[id(spec)] = (spec, spec_json)
+        spec_json = loaded.to_json()
+        _SPECS[key] = _SPECS_BY_ID[id(loaded)] = (loaded, spec_json)
         _SPEC_TEXT[id(spec_json)] = (spec_json, _json(spec_json))
-        return spec
+        return loaded
     except SpecError as exc:
         raise CheckpointError(f"checkpoint spec is invalid: {exc}") from None
     except RecursionError:

@@ -10,7 +10,6 @@ parses it again.
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -18,7 +17,11 @@ if TYPE_CHECKING:
 
 __all__ = ["RawJSON", "parse_json", "resolve"]
 
-_LONG_DIGITS: Final = re.compile(rb"[0-9]{19}")
+# A run of 19 digits, found as 19 zeros in the text with every digit made a zero and
+# everything else a space: translate and `in` are linear, where a regex for the run
+# retries at every digit and took five times as long on a checkpoint.
+_DIGITS: Final = bytes(ord("0") if 0x30 <= c <= 0x39 else ord(" ") for c in range(256))
+_LONG_RUN: Final = b"0" * 19
 _FAST_NESTING: Final = 200
 
 _fast_loads: Callable[[bytes], Any] | None
@@ -30,8 +33,17 @@ else:
     _fast_loads = _orjson_loads
 
 
-def parse_json(raw: bytes) -> Any:
+def parse_json(
+    raw: bytes, *, text: str | None = None, parse_constant: Callable[[str], Any] | None = None
+) -> Any:
     """``raw`` parsed as JSON, exactly as `json.loads` parses it, faster where it can.
+
+    Args:
+        raw: the JSON text's bytes.
+        text: the same JSON text as a string, for the standard parser to read instead of
+            ``raw`` (a string's lone surrogates are not UTF-8, so ``raw`` lost them).
+        parse_constant: as `json.loads`'s: called for ``NaN``, ``Infinity`` and
+            ``-Infinity`` (orjson refuses them: they go to the standard parser).
 
     Raises:
         ValueError: for a body that is not JSON, or an integer past the digit limit.
@@ -48,13 +60,13 @@ def parse_json(raw: bytes) -> Any:
     if (
         _fast_loads is not None
         and raw.count(b"[") + raw.count(b"{") <= _FAST_NESTING
-        and _LONG_DIGITS.search(raw) is None
+        and _LONG_RUN not in raw.translate(_DIGITS)
     ):
         try:
             return _fast_loads(raw)
         except ValueError:
             pass
-    return json.loads(raw)
+    return json.loads(raw if text is None else text, parse_constant=parse_constant)
 
 
 class RawJSON:

@@ -424,6 +424,7 @@ async def step(
     transport: Transport,
     now: float | None = None,
     rand: float | None = None,
+    spec: PollSpec | None = None,
 ) -> StepResult:
     """Take one step of the operation a checkpoint describes: the per-operation step itself.
 
@@ -440,18 +441,24 @@ async def step(
         now: the epoch time to step at (default: the wall clock); a running
             checkpoint's deadline is absolute, so a ``now`` past it times out.
         rand: a uniform value in [0, 1) for jitter (default: random).
+        spec: the spec to poll with instead of the checkpoint's; required for a
+            checkpoint saved without its spec (detached, as a fleet stores them), whose
+            digest it must match. The next checkpoint is detached when this one is.
 
     Raises:
-        CheckpointError: for a bad checkpoint or signature.
+        CheckpointError: for a bad checkpoint or signature, or a detached checkpoint
+            without its spec.
         UntrustedURL: when its status URL lies off the transport's origins.
     """
-    doc = load(checkpoint, key=transport.checkpoint_key)
-    spec = spec_of(doc)
+    key = transport.checkpoint_key
+    doc = load(checkpoint, key=key)
+    detached = "spec_digest" in doc
+    spec = spec_of(doc, spec)
     transport.check(URL(doc["status_url"], encoded=True))
     at = time.time() if now is None else now
     rec = to_record(doc, spec, now=at, wall=at)
     if rec.state not in POLLED:  # stopped or ended: nothing to send
-        text = None if rec.done else dump(rec, now=at, wall=at, key=transport.checkpoint_key)
+        text = None if rec.done else dump(rec, now=at, wall=at, key=key, detached=detached)
         return StepResult(None, text, None)
 
     def clock() -> float:
@@ -464,7 +471,7 @@ async def step(
         return StepResult(adv.decision, None, None, adv.sent, adv.throttled, adv.retry_after)
     rec.due = adv.due
     later = clock()
-    doc = document(rec, now=later, wall=later, key=transport.checkpoint_key)
+    doc = document(rec, now=later, wall=later, key=key, detached=detached)
     return StepResult(
         adv.decision, encode(doc), adv.due, adv.sent, adv.throttled, adv.retry_after, None, doc
     )

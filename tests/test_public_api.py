@@ -79,6 +79,8 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_checkpoint.dump": "reached through op.checkpoint()",
         "_checkpoint.encode": "reached through StepResult.checkpoint",
         "_checkpoint.load": "reached through scheduler.resume()",
+        "_checkpoint.spec_from_text": "a fleet's stored spec, checked against its digest",
+        "_checkpoint.spec_digest": "how a detached checkpoint (a fleet's) names its spec",
         "_core.first_delay": "runtime helper of the core",
         "_core.start_error": "runtime helper of the core",
         "_core.timed_out": "runtime helper of the core",

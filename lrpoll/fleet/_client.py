@@ -9,21 +9,23 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from redis.asyncio import Redis
 
-from .._checkpoint import dump, load, spec_of, to_record
+from .._checkpoint import dump, load, spec_digest, spec_from_text, spec_of, to_record
 from .._machine import TERMINAL
 from .._step import checkpoint_for
 from ._keys import Keys
 from ._scripts import Scripts
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Iterable, Mapping
 
     from .._spec import PollSpec
+    from ._scripts import Call
 
 __all__ = ["DEFAULT_SHARDS", "Fleet", "FleetEvent", "FleetOperation", "check_shards"]
 
 #: Shards of a namespace unless told otherwise (fixed once the namespace is in use).
 DEFAULT_SHARDS: Final = 16
+_ENROLL_BATCH: Final = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +47,11 @@ class FleetOperation:
         owner: the worker holding its lease, or None.
         lease_until: the lease's expiry (epoch seconds, Redis time), or None.
         due: when it is due (epoch seconds, Redis time), or None.
-        checkpoint: its last checkpoint (the step's own format).
+        checkpoint: its last checkpoint (the step's own format), stored detached (without
+            its spec) unless it was enrolled in the first layout, spec inline: give
+            ``spec`` with it to `lrpoll.step` or `Scheduler.resume`.
+        spec: the spec it is polled with (None when the checkpoint holds it, or the
+            fleet lost it).
     """
 
     id: str
@@ -63,6 +69,7 @@ class FleetOperation:
     lease_until: float | None
     due: float | None
     checkpoint: str
+    spec: PollSpec | None = None
 
     @property
     def done(self) -> bool:
@@ -181,38 +188,59 @@ class Fleet:
         Idempotent by the checkpoint's operation id: enrolling the same id again changes
         nothing. A running checkpoint is due at its own ``due`` time (at once when it has
         none or it is past); a stopped one is enrolled stopped (`resume` makes it due),
-        with the time it had left before its deadline.
+        with the time it had left before its deadline. The fleet stores the checkpoint
+        without its spec, which it keeps once per shard (see docs/fleet.md).
 
         Args:
             checkpoint: from `lrpoll.checkpoint_for`, `Operation.checkpoint` or a step.
             auth: the workers' auth profile whose credentials and origins it uses.
-            key: the key the checkpoint is signed with, if it is.
+            key: the key the checkpoint is signed with, if it is (the stored one is
+                signed with it too).
 
         Raises:
             CheckpointError: for a checkpoint that does not load.
         """
+        return (await self.enroll_many([checkpoint], auth=auth, key=key))[0]
+
+    async def enroll_many(
+        self, checkpoints: Iterable[str], *, auth: str = "default", key: bytes | None = None
+    ) -> list[str]:
+        """`enroll` each checkpoint, a thousand to a round trip; their ids, in order.
+
+        Raises:
+            CheckpointError: for a checkpoint that does not load (nothing is enrolled).
+        """
+        now = await self.now()
+        calls = [self._enroll_call(c, auth, key, now) for c in checkpoints]
+        await self._check()
+        for k in range(0, len(calls), _ENROLL_BATCH):
+            await self.scripts.run(self.redis, calls[k : k + _ENROLL_BATCH])
+        return [str(call.args[0]) for call in calls]
+
+    def _enroll_call(self, checkpoint: str, auth: str, key: bytes | None, now: float) -> Call:
         doc = load(checkpoint, key=key)
+        spec = spec_of(doc)
         state = doc["state"]
-        op_id = doc["id"]
         sched = "due" if state in ("running", "cancelling") else "stopped"
         if state in TERMINAL:
             sched = "done"
-        elif state == "stopped":
+        # Stored detached, as a step writes it (the record's checkpoint, in this clock).
+        at = time.time()
+        rec = to_record(doc, spec, now=at, wall=at)
+        rec.due = doc.get("due")
+        if state == "stopped":
             # Stored in its running form, so that `resume` has the workers poll it; the
             # time it had left is kept (from now on, time stopped in the fleet counts).
-            at = time.time()
-            rec = to_record(doc, spec_of(doc), now=at, wall=at)
             rec.transition("resume")
             rec.due = at
-            checkpoint = dump(rec, now=at, wall=at, key=key)
             state = "running"
         delay = 0.0
         if sched == "due" and doc.get("due") is not None:
-            delay = max(0.0, doc["due"] - await self.now())
-        await self._one(
-            self.scripts.enroll(op_id, checkpoint, auth, state=state, sched=sched, delay=delay)
+            delay = max(0.0, doc["due"] - now)
+        text = dump(rec, now=at, wall=at, key=key, detached=True)
+        return self.scripts.enroll(
+            doc["id"], text, auth, state=state, sched=sched, delay=delay, spec=spec_digest(spec)
         )
-        return str(op_id)
 
     async def enroll_url(
         self,
@@ -246,6 +274,11 @@ class Fleet:
         if not raw:
             return None
         lease = _number(raw.get("lease"))
+        spec = None
+        digest = raw.get("spec")
+        if digest:
+            text = await self.redis.hget(self.keys.specs(self.keys.shard(op_id)), digest)
+            spec = None if text is None else spec_from_text(text, digest)
         return FleetOperation(
             id=raw["id"],
             state=raw["state"],
@@ -262,6 +295,7 @@ class Fleet:
             lease_until=lease / 1000 if lease else None,
             due=float(raw["due"]) / 1000 if raw.get("due") else None,
             checkpoint=raw["ckpt"],
+            spec=spec,
         )
 
     async def stop(self, op_id: str) -> str:

@@ -4,6 +4,7 @@ An operation lives in shard ``p = crc32(id) mod shards``; all keys of a shard sh
 hash tag ``{lrpoll:<namespace>:<p>}``, so each script touches one Redis Cluster slot::
 
     {lrpoll:<ns>:<p>}:op:<id>   HASH   one operation (checkpoint, state, fence, lease, ...)
+    {lrpoll:<ns>:<p>}:specs     HASH   spec digest -> the spec's canonical JSON (stored once)
     {lrpoll:<ns>:<p>}:due       ZSET   ids waiting for a poll, scored by due time (ms)
     {lrpoll:<ns>:<p>}:leases    ZSET   ids with a poll in flight, scored by lease expiry (ms)
     {lrpoll:<ns>:<p>}:events    STREAM progress, state and terminal events
@@ -70,6 +71,10 @@ class Keys:
     def events(self, shard: int) -> str:
         """The event stream of ``shard``."""
         return f"{self.prefix(shard)}:events"
+
+    def specs(self, shard: int) -> str:
+        """The specs of ``shard``'s operations, by digest."""
+        return f"{self.prefix(shard)}:specs"
 
     def stats(self, shard: int) -> str:
         """The counters of ``shard``."""

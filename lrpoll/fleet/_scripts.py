@@ -27,14 +27,23 @@ if TYPE_CHECKING:
 
     from ._keys import Keys
 
-__all__ = ["Call", "Completion", "Scripts"]
+__all__ = ["CLAIMED_FIELDS", "Call", "Completion", "Scripts"]
+
+#: Fields per operation in a claim's answer: id, fence, checkpoint, auth, cancel, spec digest.
+CLAIMED_FIELDS: Final = 6
+
+#: Fields per completion in the arguments of `complete` and `cycle` (see complete_one).
+_COMPLETION_FIELDS: Final = 13
 
 _NOW: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: op, due, events. ARGV: id, checkpoint, auth, delay_ms, state, sched, maxlen.
+# KEYS: op, due, events, specs.
+# ARGV: id, checkpoint, auth, delay_ms, state, sched, maxlen, spec digest|'', spec JSON|''.
+# A checkpoint stored detached (without its spec) names its spec by digest: the spec is
+# stored once per shard, in `specs`; '' stores the checkpoint whole (the first layout).
 _ENROLL: Final = (
     _NOW
     + """
@@ -43,6 +52,10 @@ local due = now + math.max(0, tonumber(ARGV[4]))
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'ckpt', ARGV[2], 'auth', ARGV[3],
   'state', ARGV[5], 'sched', ARGV[6], 'fence', 0, 'owner', '', 'lease', 0,
   'enrolled', now, 'updated', now, 'cancel', '', 'stop', '0', 'progress', '')
+if ARGV[8] ~= '' then
+  redis.call('HSETNX', KEYS[4], ARGV[8], ARGV[9])
+  redis.call('HSET', KEYS[1], 'spec', ARGV[8])
+end
 if ARGV[6] == 'due' then
   redis.call('HSET', KEYS[1], 'due', due)
   redis.call('ZADD', KEYS[2], due, ARGV[1])
@@ -53,83 +66,126 @@ return 1
 """
 )
 
-# KEYS: due, leases. ARGV: prefix, owner, n, lease_ms.
-# Returns {now, next due or -1, id, fence, checkpoint, auth, cancel, ...}.
-_CLAIM: Final = (
-    _NOW
-    + """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
-local items = {}
-local lease = now + tonumber(ARGV[4])
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
-  local k = ARGV[1] .. ':op:' .. id
-  local f = redis.call('HMGET', k, 'ckpt', 'auth', 'cancel', 'sched')
-  if f[4] == 'due' then
-    local fence = redis.call('HINCRBY', k, 'fence', 1)
-    redis.call('HSET', k, 'sched', 'leased', 'owner', ARGV[2], 'lease', lease)
-    redis.call('ZADD', KEYS[2], lease, id)
-    items[#items + 1] = id
-    items[#items + 1] = fence
-    items[#items + 1] = f[1]
-    items[#items + 1] = f[2]
-    items[#items + 1] = f[3] or ''
+# The two steps a worker's loop takes on a shard, as functions the scripts share.
+# complete_one: write one poll's outcome back, if its fence still holds the lease; 1, or
+#   0 (STALE: the fence moved on, or the lease was reaped). A holds its fields from i on:
+#   id, fence, checkpoint|'', state, kind (due|stopped|done), delay_ms, progress|''|keep,
+#   status|'', result|'', error|'', cancel|'', message, attempts|''.
+# claim_into: lease up to n due operations, appending {id, fence, checkpoint, auth,
+#   cancel, spec digest|''} for each to out.
+_STEPS: Final = """
+local function complete_one(op, due, leases, events, stats, A, i, ttl, maxlen)
+  local id, state, progress = A[i], A[i + 3], A[i + 6]
+  local cur = redis.call('HMGET', op, 'fence', 'sched', 'stop', 'progress', 'state')
+  if cur[1] ~= A[i + 1] or cur[2] ~= 'leased' then
+    redis.call('HINCRBY', stats, 'stale', 1)
+    return 0
+  end
+  redis.call('ZREM', leases, id)
+  if progress == 'keep' then progress = cur[4] or '' end
+  redis.call('HSET', op, 'owner', '', 'lease', 0, 'updated', now, 'state', state,
+    'progress', progress, 'message', A[i + 11])
+  if A[i + 2] ~= '' then redis.call('HSET', op, 'ckpt', A[i + 2]) end
+  if A[i + 7] ~= '' then redis.call('HSET', op, 'status', A[i + 7]) end
+  if A[i + 10] ~= '' then redis.call('HSET', op, 'cancel', A[i + 10]) end
+  if A[i + 12] ~= '' then redis.call('HSET', op, 'attempts', A[i + 12]) end
+  local kind = A[i + 4]
+  if kind == 'done' then
+    redis.call('HSET', op, 'sched', 'done', 'due', '', 'stop', '0',
+      'result', A[i + 8], 'error', A[i + 9], 'ended', now)
+    redis.call('ZREM', due, id)
+    if tonumber(ttl) > 0 then redis.call('EXPIRE', op, ttl) end
+    redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*', 'id', id, 'kind', 'done',
+      'state', state, 'progress', progress, 'error', string.sub(A[i + 9], 1, 512))
+    return 1
+  end
+  if kind == 'stopped' or cur[3] == '1' then
+    redis.call('HSET', op, 'sched', 'stopped', 'due', '', 'stop', '0')
+    redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*', 'id', id, 'kind', 'stopped',
+      'state', state, 'progress', progress)
+    return 1
+  end
+  local at = now + math.max(0, tonumber(A[i + 5]))
+  redis.call('HSET', op, 'sched', 'due', 'due', at)
+  redis.call('ZADD', due, at, id)
+  if cur[4] ~= progress or cur[5] ~= state then
+    redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*', 'id', id, 'kind', 'progress',
+      'state', state, 'progress', progress)
+  end
+  return 1
+end
+
+local function claim_into(out, due, leases, prefix, owner, n, lease_ms)
+  if n <= 0 then return end
+  local ids = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, n)
+  local lease = now + lease_ms
+  for _, id in ipairs(ids) do
+    redis.call('ZREM', due, id)
+    local k = prefix .. ':op:' .. id
+    local f = redis.call('HMGET', k, 'ckpt', 'auth', 'cancel', 'sched', 'spec')
+    if f[4] == 'due' then
+      local fence = redis.call('HINCRBY', k, 'fence', 1)
+      redis.call('HSET', k, 'sched', 'leased', 'owner', owner, 'lease', lease)
+      redis.call('ZADD', leases, lease, id)
+      out[#out + 1] = id
+      out[#out + 1] = fence
+      out[#out + 1] = f[1]
+      out[#out + 1] = f[2]
+      out[#out + 1] = f[3] or ''
+      out[#out + 1] = f[5] or ''
+    end
   end
 end
-local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+
+local function next_due(due)
+  local nxt = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')
+  if nxt[2] then return tonumber(nxt[2]) end
+  return -1
+end
+"""
+
+# KEYS: due, leases. ARGV: prefix, owner, n, lease_ms.
+# Returns {now, next due or -1, id, fence, checkpoint, auth, cancel, spec digest|'', ...}.
+_CLAIM: Final = (
+    _NOW
+    + _STEPS
+    + """
 local out = {now, -1}
-if nxt[2] then out[2] = tonumber(nxt[2]) end
-for i = 1, #items do out[#out + 1] = items[i] end
+claim_into(out, KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
+out[2] = next_due(KEYS[1])
 return out
 """
 )
 
-# KEYS: op, due, leases, events, stats.
-# ARGV: id, fence, checkpoint|'', state, kind (due|stopped|done), delay_ms, progress|'',
-#       status|'', result|'', error|'', cancel|'', ttl_s, maxlen, message, attempts|''.
-# Returns 1, or 0 (STALE: the fence moved on, or the lease was reaped).
+# KEYS: op, due, leases, events, stats. ARGV: ttl_s, maxlen, then complete_one's fields.
+# Returns 1, or 0 (STALE).
 _COMPLETE: Final = (
     _NOW
+    + _STEPS
     + """
-local cur = redis.call('HMGET', KEYS[1], 'fence', 'sched', 'stop', 'progress', 'state')
-if cur[1] ~= ARGV[2] or cur[2] ~= 'leased' then
-  redis.call('HINCRBY', KEYS[5], 'stale', 1)
-  return 0
-end
-redis.call('ZREM', KEYS[3], ARGV[1])
-local progress = ARGV[7]
-if progress == 'keep' then progress = cur[4] or '' end
-redis.call('HSET', KEYS[1], 'owner', '', 'lease', 0, 'updated', now, 'state', ARGV[4],
-  'progress', progress, 'message', ARGV[14])
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'ckpt', ARGV[3]) end
-if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[8]) end
-if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'cancel', ARGV[11]) end
-if ARGV[15] ~= '' then redis.call('HSET', KEYS[1], 'attempts', ARGV[15]) end
-local kind = ARGV[5]
-if kind == 'done' then
-  redis.call('HSET', KEYS[1], 'sched', 'done', 'due', '', 'stop', '0',
-    'result', ARGV[9], 'error', ARGV[10], 'ended', now)
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  if tonumber(ARGV[12]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[12]) end
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[13], '*', 'id', ARGV[1], 'kind', 'done',
-    'state', ARGV[4], 'progress', progress, 'error', string.sub(ARGV[10], 1, 512))
-  return 1
-end
-if kind == 'stopped' or cur[3] == '1' then
-  redis.call('HSET', KEYS[1], 'sched', 'stopped', 'due', '', 'stop', '0')
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[13], '*', 'id', ARGV[1], 'kind', 'stopped',
-    'state', ARGV[4], 'progress', progress)
-  return 1
-end
-local due = now + math.max(0, tonumber(ARGV[6]))
-redis.call('HSET', KEYS[1], 'sched', 'due', 'due', due)
-redis.call('ZADD', KEYS[2], due, ARGV[1])
-if cur[4] ~= progress or cur[5] ~= ARGV[4] then
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[13], '*', 'id', ARGV[1], 'kind', 'progress',
-    'state', ARGV[4], 'progress', progress)
-end
-return 1
+return complete_one(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV, 3, ARGV[1], ARGV[2])
 """
+)
+
+# A worker's turn on one shard: complete its finished polls there, then claim.
+# KEYS: due, leases, events, stats. ARGV: prefix, owner, n, lease_ms, ttl_s, maxlen, then
+# complete_one's fields for each completion. Returns {now, next due or -1, 1|0 for each
+# completion, then claim's items}.
+_CYCLE: Final = (
+    _NOW
+    + _STEPS
+    + """
+local out = {now, -1}
+local n = (#ARGV - 6) / FIELDS
+for j = 0, n - 1 do
+  local i = 7 + j * FIELDS
+  out[3 + j] = complete_one(ARGV[1] .. ':op:' .. ARGV[i], KEYS[1], KEYS[2], KEYS[3], KEYS[4],
+    ARGV, i, ARGV[5], ARGV[6])
+end
+claim_into(out, KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
+out[2] = next_due(KEYS[1])
+return out
+""".replace("FIELDS", str(_COMPLETION_FIELDS))
 )
 
 # KEYS: op, leases. ARGV: id, fence, lease_ms. Returns the new expiry (ms), or 0 (STALE).
@@ -232,6 +288,7 @@ _SOURCES: Final = {
     "enroll": _ENROLL,
     "claim": _CLAIM,
     "complete": _COMPLETE,
+    "cycle": _CYCLE,
     "extend": _EXTEND,
     "reap": _REAP,
     "stop": _STOP,
@@ -249,7 +306,8 @@ class Call:
     args: tuple[str | int | float, ...]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one per poll (see `_sender.RawRequest`); nobody changes one.
+@dataclass(slots=True)
 class Completion:
     """What a worker writes back after one step of a leased operation.
 
@@ -284,6 +342,25 @@ class Completion:
     attempts: str = ""
 
 
+def _fields(c: Completion) -> tuple[str | int, ...]:
+    """A completion's fields, in complete_one's order."""
+    return (
+        c.op_id,
+        c.fence,
+        c.checkpoint,
+        c.state,
+        c.kind,
+        max(0, round(c.delay * 1000)),
+        c.progress,
+        c.status,
+        c.result,
+        c.error,
+        c.cancel,
+        c.message,
+        c.attempts,
+    )
+
+
 class Scripts:
     """The fleet's scripts for one namespace: calls to pipeline, and `run` to send them.
 
@@ -299,13 +376,26 @@ class Scripts:
         self._sha = {n: hashlib.sha1(s.encode()).hexdigest() for n, s in _SOURCES.items()}
 
     def enroll(
-        self, op_id: str, checkpoint: str, auth: str, *, state: str, sched: str, delay: float = 0
+        self,
+        op_id: str,
+        checkpoint: str,
+        auth: str,
+        *,
+        state: str,
+        sched: str,
+        delay: float = 0,
+        spec: tuple[str, str] | None = None,
     ) -> Call:
-        """Add an operation unless one with this id exists (1 added, 0 already there)."""
+        """Add an operation unless one with this id exists (1 added, 0 already there).
+
+        ``spec`` is the digest and canonical JSON of the spec of a detached
+        ``checkpoint`` (`lrpoll._checkpoint.spec_digest`); None stores it whole.
+        """
         k, p = self.keys, self.keys.shard(op_id)
-        keys = (k.op(op_id), k.due(p), k.events(p))
+        keys = (k.op(op_id), k.due(p), k.events(p), k.specs(p))
+        digest, text = spec or ("", "")
         args = (op_id, checkpoint, auth, round(delay * 1000), state, sched, self.maxlen)
-        return Call("enroll", keys, args)
+        return Call("enroll", keys, (*args, digest, text))
 
     def claim(self, shard: int, owner: str, n: int, lease: float) -> Call:
         """Lease up to ``n`` due operations of ``shard`` for ``lease`` seconds."""
@@ -317,24 +407,37 @@ class Scripts:
         """Write one step's outcome back, if ``c.fence`` still holds the lease (1), else 0."""
         k, p = self.keys, self.keys.shard(c.op_id)
         keys = (k.op(c.op_id), k.due(p), k.leases(p), k.events(p), k.stats(p))
-        args = (
-            c.op_id,
-            c.fence,
-            c.checkpoint,
-            c.state,
-            c.kind,
-            max(0, round(c.delay * 1000)),
-            c.progress,
-            c.status,
-            c.result,
-            c.error,
-            c.cancel,
+        return Call("complete", keys, (ttl, self.maxlen, *_fields(c)))
+
+    def cycle(
+        self,
+        shard: int,
+        owner: str,
+        n: int,
+        lease: float,
+        completions: Sequence[Completion],
+        *,
+        ttl: int,
+    ) -> Call:
+        """A worker's turn on ``shard``: `complete` its ``completions``, then `claim` ``n``.
+
+        One script: the completions (each of an operation of that shard) are written back
+        first, then up to ``n`` due operations are leased. Its answer: ``[now, next due
+        or -1, 1 or 0 for each completion, then claim's items]``.
+        """
+        k = self.keys
+        keys = (k.due(shard), k.leases(shard), k.events(shard), k.stats(shard))
+        args: list[str | int | float] = [
+            k.prefix(shard),
+            owner,
+            n,
+            max(0, round(lease * 1000)),
             ttl,
             self.maxlen,
-            c.message,
-            c.attempts,
-        )
-        return Call("complete", keys, args)
+        ]
+        for c in completions:
+            args += _fields(c)
+        return Call("cycle", keys, tuple(args))
 
     def extend(self, op_id: str, fence: int, lease: float) -> Call:
         """Extend a held lease to ``lease`` seconds from now (the new expiry in ms, or 0)."""

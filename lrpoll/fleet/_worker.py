@@ -1,15 +1,18 @@
 """`Worker`: claims due operations, runs the one per-operation step, completes them.
 
 A worker never holds an operation between polls. One loop sends, in one pipeline (one
-round trip), the completions of the polls that finished, a reap of expired leases (every
-``reap_every`` seconds, on every worker: no leader) and claims for its free slots; each
-claimed operation is stepped by `lrpoll.step` (or `lrpoll.cancel_step` for a cancel
-asked for) in its own task, with the transport of its auth profile. Then it sleeps until
-the next due time it saw (at most ``max_sleep``, jittered) or until a poll finishes.
+round trip), a `cycle` script per shard (the completions of the polls that finished
+there, then claims for its share of the free slots) and, every ``reap_every`` seconds, a
+reap of expired leases (on every worker: no leader); each claimed operation is stepped by
+`lrpoll.step` (or `lrpoll.cancel_step` for a cancel asked for) in one of the worker's
+slot tasks, with the transport of its auth profile and its spec, compiled once per
+digest. Then it sleeps until the next due time it saw (at most ``max_sleep``, jittered)
+or until a poll finishes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import random
@@ -25,6 +28,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .._cancel import cancel_step
+from .._checkpoint import spec_from_text
 from .._core import Ended, Succeeded
 from .._exceptions import CheckpointError, LrpollError, SpecError, UntrustedURL
 from .._log import get_logger
@@ -33,14 +37,13 @@ from .._step import step
 from .._transport import Transport
 from ._client import DEFAULT_SHARDS, check_shards
 from ._keys import Keys
-from ._scripts import Completion, Scripts
+from ._scripts import CLAIMED_FIELDS, Completion, Scripts
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from anyio.abc import TaskGroup
-
     from .._auth import Credential
+    from .._spec import PollSpec
     from .._step import StepResult
     from ._scripts import Call
 
@@ -49,6 +52,9 @@ __all__ = ["Worker", "WorkerStatistics"]
 #: The largest last status document kept in an operation's hash (JSON characters).
 STATUS_MAX: Final = 4096
 _REDIS_FAULTS: Final = (RedisConnectionError, RedisTimeoutError, OSError)
+_SPECS_KEPT: Final = 1024  # compiled specs a worker keeps, by digest
+# json.dumps(value, separators=(",", ":")), without building an encoder at every poll.
+_status_json: Final = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @dataclass(slots=True)
@@ -62,6 +68,9 @@ class WorkerStatistics:
         completed: completions Redis accepted.
         stale: completions Redis refused (``STALE``: the lease had lapsed and moved on).
         reaped: expired leases this worker put back in the due set.
+        requeued: operations claimed ahead of a free slot that waited so long for one
+            that their lease might lapse during the poll: given back unpolled, due at
+            once.
         round_trips: pipelines sent to Redis.
         redis_faults: pipelines that failed on a connection fault (and were retried).
     """
@@ -72,17 +81,20 @@ class WorkerStatistics:
     completed: int = 0
     stale: int = 0
     reaped: int = 0
+    requeued: int = 0
     round_trips: int = 0
     redis_faults: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per poll (see `_scripts.Completion`)
 class _Claimed:
     id: str
     fence: int
     checkpoint: str
     auth: str
     cancel: str
+    spec: str  # the digest of a detached checkpoint's spec; '' when the checkpoint holds it
+    at: float  # when it was claimed (time.monotonic)
 
 
 def _error_json(error: LrpollError) -> str:
@@ -110,7 +122,8 @@ class Worker:
         redis_url: the Redis server.
         namespace: the fleet namespace (as given to `Fleet`).
         shards: the namespace's shard count (as given to `Fleet`).
-        slots: polls in flight at most.
+        slots: polls in flight at most (it claims up to half as many more ahead, so
+            that a slot whose poll ends starts the next one at once).
         name: this worker's name in leases (default: a random one).
         limits: transport limits; ``limits.timeout`` bounds each request, and so the lease.
         lease_margin: seconds a lease lasts beyond the request timeout.
@@ -160,7 +173,15 @@ class Worker:
         self._profiles: dict[str, dict[str, Any]] = {}
         self._transports: dict[str, Transport] = {}
         self._done: list[Completion] = []
-        self._inflight = 0
+        self._specs: dict[str, PollSpec] = {}
+        self._fetching: dict[str, anyio.Event] = {}
+        self._inflight = 0  # claimed and not yet written back: polling, or queued for a slot
+        # Claimed beyond the free slots, so that a slot whose poll ends takes the next
+        # operation at once instead of waiting for the loop's next round trip to Redis.
+        self._ahead = max(1, slots // 2)
+        # A claimed operation that waited longer than this for a slot is given back
+        # unpolled: its poll (up to limits.timeout) could outlast its lease.
+        self._wait_max = lease_margin / 2
         self._wake = anyio.Event()
         self._offset = 0.0  # Redis time minus this process's wall clock
         self._closing = False
@@ -230,32 +251,48 @@ class Worker:
                 self._transports[profile] = transport
             await check_shards(redis, self.keys)
             await self.scripts.load(redis)
+            claimed: asyncio.Queue[_Claimed] = asyncio.Queue()
             async with anyio.create_task_group() as tg:
-                await self._loop(redis, tg)
+                # One task per slot, for the worker's life: a task per claimed operation
+                # cost more than the queue's hand-over.
+                for _ in range(self.slots):
+                    tg.start_soon(self._slot, redis, claimed)
+                await self._loop(redis, claimed)
+                tg.cancel_scope.cancel()  # the slots, idle now
 
-    def _claims(self, free: int, turn: int) -> list[tuple[Call, int]]:
+    def _cycles(self, batch: list[Completion], free: int, turn: int) -> list[tuple[Call, int, int]]:
+        """One `cycle` per shard with completions or claims: (call, claimed at most, completed)."""
         shards = self.keys.shards
-        calls = []
+        want: dict[int, int] = {}
         for i in range(min(free, shards)):
-            p = (turn + i) % shards
-            n = free // shards + (1 if i < free % shards else 0)
-            calls.append((self.scripts.claim(p, self.name, n, self.lease), n))
-        return calls
+            want[(turn + i) % shards] = free // shards + (1 if i < free % shards else 0)
+        done: dict[int, list[Completion]] = {}
+        for c in batch:
+            done.setdefault(self.keys.shard(c.op_id), []).append(c)
+        out = []
+        for p in want.keys() | done.keys():
+            mine, n = done.get(p, []), want.get(p, 0)
+            call = self.scripts.cycle(p, self.name, n, self.lease, mine, ttl=self.result_ttl)
+            out.append((call, n, len(mine)))
+        return out
 
-    async def _loop(self, redis: Redis, tg: TaskGroup) -> None:
+    async def _slot(self, redis: Redis, claimed: asyncio.Queue[_Claimed]) -> None:
+        while True:
+            await self._poll(redis, await claimed.get())
+
+    async def _loop(self, redis: Redis, claimed: asyncio.Queue[_Claimed]) -> None:
         next_reap = 0.0
         turn = 0
         backoff = 0.05
         while not (self._closing and not self._inflight and not self._done):
             batch, self._done = self._done, []
-            calls = [self.scripts.complete(c, ttl=self.result_ttl) for c in batch]
+            free = 0 if self._closing else self.slots + self._ahead - self._inflight
+            cycles = self._cycles(batch, free, turn)
+            turn += 1
+            calls = [call for call, _, _ in cycles]
             reap = time.monotonic() >= next_reap
             if reap:
                 calls += [self.scripts.reap(p) for p in range(self.keys.shards)]
-            free = 0 if self._closing else self.slots - self._inflight
-            claims = self._claims(free, turn)
-            turn += 1
-            calls += [call for call, _ in claims]
             before = self.scripts.round_trips
             try:
                 answers = await self.scripts.run(redis, calls)
@@ -270,36 +307,33 @@ class Worker:
                 continue
             self.statistics.round_trips += self.scripts.round_trips - before
             backoff = 0.05
+            stats = self.statistics
             if reap:
                 next_reap = time.monotonic() + self.reap_every
-            stats = self.statistics
-            for answer in answers[: len(batch)]:
-                if answer == 1:
-                    stats.completed += 1
-                else:
-                    stats.stale += 1
-            rest = answers[len(batch) :]
-            if reap:
-                stats.reaped += sum(len(a) for a in rest[: self.keys.shards])
-                rest = rest[self.keys.shards :]
+                stats.reaped += sum(len(a) for a in answers[len(cycles) :])
             next_due = math.inf
             now_ms = None
-            for answer, (_, n) in zip(rest, claims, strict=True):
+            at = time.monotonic()
+            for answer, (_, n, k) in zip(answers, cycles, strict=False):
                 now_ms, nxt = answer[0], answer[1]
-                items = answer[2:]
-                for i in range(0, len(items), 5):
-                    claimed = _Claimed(items[i], int(items[i + 1]), *items[i + 2 : i + 5])
+                accepted = sum(answer[2 : 2 + k])
+                stats.completed += accepted
+                stats.stale += k - accepted
+                items = answer[2 + k :]
+                for i in range(0, len(items), CLAIMED_FIELDS):
+                    op_id, fence, checkpoint, auth, cancel, spec = items[i : i + CLAIMED_FIELDS]
+                    item = _Claimed(op_id, int(fence), checkpoint, auth, cancel, spec, at)
                     self._inflight += 1
                     stats.claimed += 1
-                    tg.start_soon(self._poll, claimed)
-                if len(items) // 5 >= n:
+                    claimed.put_nowait(item)
+                if n and len(items) // CLAIMED_FIELDS >= n:
                     next_due = now_ms  # there may be more due now
                 elif nxt >= 0:
                     next_due = min(next_due, nxt)
             wait = self.max_sleep
             if now_ms is not None:
                 self._offset = now_ms / 1000 - time.time()
-                if self._inflight < self.slots and next_due < math.inf:
+                if self._inflight < self.slots + self._ahead and next_due < math.inf:
                     wait = min(wait, max(0.0, (next_due - now_ms) / 1000))
             wait *= 0.9 + 0.1 * random.random()  # spread workers that woke together
             self._wake = anyio.Event()
@@ -307,9 +341,43 @@ class Worker:
                 with anyio.move_on_after(wait):
                     await self._wake.wait()
 
-    async def _poll(self, item: _Claimed) -> None:
+    async def _spec(self, redis: Redis, item: _Claimed) -> PollSpec:
+        """The compiled spec of a detached checkpoint, fetched once per digest.
+
+        Raises:
+            CheckpointError: when the fleet holds no such spec (it was deleted), or
+                holds another text under its digest.
+        """
+        digest = item.spec
+        known = self._specs.get(digest)
+        while known is None and digest in self._fetching:
+            # Another poll is fetching it (one round trip per digest); if that fails, so
+            # that the entry is gone and nothing was kept, this poll fetches it itself.
+            await self._fetching[digest].wait()
+            known = self._specs.get(digest)
+        if known is not None:
+            return known
+        self._fetching[digest] = fetched = anyio.Event()
         try:
-            completion = await self._step(item)
+            shard = self.keys.shard(item.id)
+            text = await redis.hget(self.keys.specs(shard), digest)
+            self.statistics.round_trips += 1
+            if text is None:
+                raise CheckpointError(
+                    f"the fleet holds no spec {digest} (shard {shard}): deleted from Redis?"
+                )
+            spec = spec_from_text(text, digest)
+            if len(self._specs) >= _SPECS_KEPT:
+                self._specs.pop(next(iter(self._specs)))  # the oldest
+            self._specs[digest] = spec
+            return spec
+        finally:
+            del self._fetching[digest]
+            fetched.set()
+
+    async def _poll(self, redis: Redis, item: _Claimed) -> None:
+        try:
+            completion = await self._step(redis, item)
         except Exception as exc:  # noqa: BLE001 (one operation's fault must not stop the worker)
             self._log.error("step failed", operation=item.id, error=repr(exc))
             completion = Completion(
@@ -324,18 +392,24 @@ class Worker:
         self._done.append(completion)
         self._wake.set()
 
-    async def _step(self, item: _Claimed) -> Completion:
+    async def _step(self, redis: Redis, item: _Claimed) -> Completion:
+        if time.monotonic() - item.at > self._wait_max:
+            self.statistics.requeued += 1
+            return Completion(item.id, item.fence, _state_of(item.checkpoint), "due")
         transport = self._transports.get(item.auth)
         if transport is None:
             self._log.warning("no such auth profile here", operation=item.id, profile=item.auth)
             state = _state_of(item.checkpoint)
             return Completion(item.id, item.fence, state, "due", delay=self.release_delay)
-        now = self._now()
         cancel = ""
         try:
+            spec = await self._spec(redis, item) if item.spec else None
+            now = self._now()
             if item.cancel == "requested":
                 try:
-                    result = await cancel_step(item.checkpoint, transport=transport, now=now)
+                    result = await cancel_step(
+                        item.checkpoint, transport=transport, now=now, spec=spec
+                    )
                 except SpecError:
                     # No cancel request in the spec: as in a Scheduler, the operation stops.
                     state = _state_of(item.checkpoint)
@@ -343,7 +417,7 @@ class Worker:
                 cancel = "sent"
                 self.statistics.cancels += result.sent
             else:
-                result = await step(item.checkpoint, transport=transport, now=now)
+                result = await step(item.checkpoint, transport=transport, now=now, spec=spec)
         except (UntrustedURL, CheckpointError) as exc:
             return Completion(item.id, item.fence, "error", "done", error=_error_json(exc))
         self.statistics.sent += result.sent
@@ -380,7 +454,7 @@ class Worker:
         doc = result.document  # the step's own, when it polled: no second parse
         if doc is None:
             doc = json.loads(result.checkpoint)
-        status = json.dumps(doc.get("last"), separators=(",", ":"))
+        status = _status_json(doc.get("last"))
         return Completion(
             item.id,
             item.fence,

@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.timeout(120)
 def test_fleet_benchmark_tiny() -> None:
-    """The fleet benchmark prints the fleet and scheduler throughput, round trips per poll
-    and Redis bytes per enrolled operation."""
+    """The fleet benchmark prints the fleet and scheduler throughput and CPU per poll, round
+    trips per poll and Redis bytes per enrolled operation."""
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server not found on PATH: the fleet benchmark needs it")
     out = subprocess.run(
@@ -37,6 +37,8 @@ def test_fleet_benchmark_tiny() -> None:
         "scheduler_polls_per_s",
         "fleet_polls_per_s",
         "ratio",
+        "scheduler_cpu_us_per_poll",
+        "fleet_cpu_us_per_poll",
         "round_trips_per_poll",
         "redis_bytes_per_op",
         "checkpoint_bytes",

@@ -23,7 +23,7 @@ from hypothesis.stateful import (
 from redis.asyncio import Redis
 
 from lrpoll.fleet._keys import Keys
-from lrpoll.fleet._scripts import Completion, Scripts
+from lrpoll.fleet._scripts import CLAIMED_FIELDS, Completion, Scripts
 
 SHARDS = 3
 IDS = st.sampled_from([f"op{i}" for i in range(5)])
@@ -68,7 +68,9 @@ class ScriptsMachine(RuleBasedStateMachine):
         claimed: dict[str, int] = {}
         for p in range(SHARDS):
             items = self.run(self.scripts.claim(p, "w", 100, 0 if expire else 600))[2:]
-            claimed.update({items[i]: int(items[i + 1]) for i in range(0, len(items), 5)})
+            claimed.update(
+                {items[i]: int(items[i + 1]) for i in range(0, len(items), CLAIMED_FIELDS)}
+            )
         assert set(claimed) == {op for op, m in self.model.items() if m.sched == "due"}
         for op, fence in claimed.items():
             m = self.model[op]

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import lrpoll
+from lrpoll._checkpoint import spec_digest
 from lrpoll.fleet._keys import Keys
-from lrpoll.fleet._scripts import Completion, Scripts
+from lrpoll.fleet._scripts import CLAIMED_FIELDS, Completion, Scripts
 from tests.helpers import export_spec
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ class Harness:
         for p in range(SHARDS):
             answer = await self.run(self.scripts.claim(p, "w1", 100, lease))
             items = answer[2:]
-            for i in range(0, len(items), 5):
+            for i in range(0, len(items), CLAIMED_FIELDS):
                 claimed[items[i]] = int(items[i + 1])
         return claimed
 
@@ -99,6 +100,34 @@ class TestEnroll:
             for c in clients:
                 await c.aclose()
 
+    async def test_spec_stored_once_per_shard(self, h: Harness) -> None:
+        """Operations enrolled detached name their spec by digest; the shard keeps the spec's
+        text once, and a claim hands the digest out with the checkpoint."""
+        spec = export_spec()
+        digest, text = spec_digest(spec)
+        ops = [f"s{i}" for i in range(8)]
+        for op in ops:
+            call = h.scripts.enroll(
+                op, checkpoint(op), "default", state="running", sched="due", spec=(digest, text)
+            )
+            assert await h.run(call) == 1
+        shards = {h.keys.shard(op) for op in ops}
+        for p in shards:
+            assert await h.redis.hgetall(h.keys.specs(p)) == {digest: text}
+        assert await h.field("s0", "spec") == digest
+        p = h.keys.shard("s0")
+        answer = await h.run(h.scripts.claim(p, "w1", 100, 60))
+        items = answer[2:]
+        assert {items[i + 5] for i in range(0, len(items), CLAIMED_FIELDS)} == {digest}
+
+    async def test_whole_checkpoint_has_no_digest(self, h: Harness) -> None:
+        """An operation enrolled in the first layout (its checkpoint whole) is claimed with
+        an empty digest: its checkpoint holds its spec."""
+        await h.enroll("w")
+        answer = await h.run(h.scripts.claim(h.keys.shard("w"), "w1", 100, 60))
+        assert answer[2:][5] == ""
+        assert json.loads(answer[2:][2])["spec"]
+
 
 class TestClaim:
     async def test_leases_due_operations_and_bumps_the_fence(self, h: Harness) -> None:
@@ -121,7 +150,7 @@ class TestClaim:
         p = h.keys.shard(ops[0])
         in_shard = [op for op in ops if h.keys.shard(op) == p]
         answer = await h.run(h.scripts.claim(p, "w1", 1, 60))
-        assert len(answer[2:]) == 5
+        assert len(answer[2:]) == CLAIMED_FIELDS
         assert answer[1] >= 0 if len(in_shard) > 1 else answer[1] == -1
 
     async def test_not_yet_due_is_not_claimed(self, h: Harness) -> None:
@@ -184,6 +213,41 @@ class TestComplete:
         assert not await h.in_due("a")
         assert await h.run(h.scripts.resume("a")) == "stopped"
         assert await h.in_due("a")
+
+
+class TestCycle:
+    async def test_completes_then_claims(self, h: Harness) -> None:
+        """A worker's cycle on a shard writes its completions back (a stale one refused),
+        then claims that shard's due operations, the one just completed among them."""
+        a, b, c = [op for op in (f"c{i}" for i in range(200)) if h.keys.shard(op) == 0][:3]
+        for op in (a, b, c):
+            await h.enroll(op)
+        fences = await h.claim_all()
+        done = [
+            Completion(a, fences[a], "running", "due", delay=0, progress="10.0"),
+            Completion(b, fences[b] - 1, "running", "due", delay=0),
+        ]
+        answer = await h.run(h.scripts.cycle(0, "w2", 10, 60, done, ttl=0))
+        assert answer[2:4] == [1, 0]
+        items = answer[4:]
+        assert [items[i] for i in range(0, len(items), CLAIMED_FIELDS)] == [a]
+        assert await h.field(a, "owner") == "w2"
+        assert await h.field(a, "fence") == str(fences[a] + 1)
+        assert await h.field(a, "progress") == "10.0"
+        assert await h.field(b, "owner") == "w1"  # refused: still leased to w1
+        assert await h.redis.hget(h.keys.stats(0), "stale") == "1"
+        assert answer[1] == -1  # nothing else due in the shard
+
+    async def test_only_completes(self, h: Harness) -> None:
+        """A cycle claiming nothing only writes back, and reports the shard's next due time."""
+        op = next(op for op in (f"d{i}" for i in range(200)) if h.keys.shard(op) == 1)
+        await h.enroll(op)
+        fence = (await h.claim_all())[op]
+        done = [Completion(op, fence, "running", "due", delay=30)]
+        answer = await h.run(h.scripts.cycle(1, "w1", 0, 60, done, ttl=0))
+        assert answer[2:] == [1]
+        assert answer[1] >= answer[0] + 29_000
+        assert await h.in_due(op)
 
 
 class TestExtend:

@@ -5,6 +5,7 @@ Worker and fake run in the test's event loop on real time; Redis is a real serve
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -279,3 +280,104 @@ async def test_stopped_checkpoint_resumes_in_the_fleet(redis_url: str, namespace
                 done = (await wait_done(fleet, ["moved"]))["moved"]
     assert done.state == "succeeded"
     assert job.state == "done"
+
+
+async def test_spec_stored_once_and_checkpoints_without_it(redis_url: str, namespace: str) -> None:
+    """The fleet keeps each spec once per shard and every operation's checkpoint without it,
+    before polling and after; `get` gives the spec back, and with it the stored checkpoint
+    steps as any other."""
+    async with FakeLROServer() as server:
+        jobs = [server.add_job(JobScript.success(polls=2)) for _ in range(6)]
+        async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+            tokens = [
+                lrpoll.checkpoint_for(server.status_url(j.id), spec(), operation_id=j.id)
+                for j in jobs
+            ]
+            ids = [j.id for j in jobs]
+            assert await fleet.enroll_many(tokens + tokens[:2]) == ids + ids[:2]
+            assert (await fleet.counts())["due"] == len(jobs)
+            first = await fleet.get(jobs[0].id)
+            assert first is not None
+            assert first.spec is not None
+            assert first.spec.to_json() == spec().to_json()
+            stored = json.loads(first.checkpoint)
+            assert "spec" not in stored
+            assert len(first.checkpoint) < len(tokens[0]) / 2
+            async with lrpoll.Transport.open(server.base_url) as transport:
+                stepped = await lrpoll.step(first.checkpoint, transport=transport, spec=first.spec)
+            assert stepped.checkpoint is not None
+            specs: set[bytes | str] = set()
+            for p in range(SHARDS):
+                specs.update((await fleet.redis.hgetall(fleet.keys.specs(p))).values())
+            assert len(specs) == 1
+            async with running(worker(redis_url, namespace, server)) as w:
+                ops = await wait_done(fleet, [j.id for j in jobs])
+    assert {op.state for op in ops.values()} == {"succeeded"}
+    assert w.statistics.stale == 0
+
+
+async def test_first_layout_is_still_polled(redis_url: str, namespace: str) -> None:
+    """An operation enrolled with its spec inside its checkpoint (the first layout, as older
+    data holds it) is claimed and polled to its end beside detached ones, and stays whole."""
+    async with FakeLROServer() as server:
+        old, new = server.add_job(JobScript.success(polls=3)), server.add_job(JobScript.success())
+        async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+            whole = lrpoll.checkpoint_for(server.status_url(old.id), spec(), operation_id="old")
+            call = fleet.scripts.enroll("old", whole, "default", state="running", sched="due")
+            assert await fleet.scripts.run(fleet.redis, [call]) == [1]
+            await fleet.enroll_url(server.status_url(new.id), spec(), operation_id="new")
+            async with running(worker(redis_url, namespace, server)):
+                await until(lambda: status_polls(server, old.id) >= 2)
+                middle = await fleet.get("old")
+                ops = await wait_done(fleet, ["old", "new"])
+    assert middle is not None
+    assert middle.spec is None
+    assert json.loads(middle.checkpoint)["spec"] == spec().to_json()
+    assert {op.state for op in ops.values()} == {"succeeded"}
+    assert status_polls(server, old.id) == 4
+
+
+async def test_missing_spec_ends_the_operation(redis_url: str, namespace: str) -> None:
+    """An operation whose spec the fleet lost (deleted from Redis) ends with a
+    CheckpointError naming the spec's digest, without a poll: never polled forever."""
+    async with FakeLROServer() as server:
+        job = server.add_job(JobScript.success(polls=2))
+        async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+            await fleet.enroll_url(server.status_url(job.id), spec(), operation_id="lost")
+            digest = await fleet.redis.hget(fleet.keys.op("lost"), "spec")
+            await fleet.redis.delete(*(fleet.keys.specs(p) for p in range(SHARDS)))
+            async with running(worker(redis_url, namespace, server)):
+                op = (await wait_done(fleet, ["lost"]))["lost"]
+    assert op.state == "error"
+    assert op.error is not None
+    assert op.error["type"] == "CheckpointError"
+    assert digest in op.error["message"]
+    assert status_polls(server, job.id) == 0
+
+
+async def test_claimed_ahead_and_waited_too_long_is_given_back(
+    redis_url: str, namespace: str
+) -> None:
+    """An operation claimed ahead of a free slot that waits for one longer than half the
+    lease margin is given back unpolled (its poll could outlast the lease), then polled by
+    a later claim: nothing is polled twice, no completion is stale."""
+    async with FakeLROServer() as server:
+        jobs = [server.add_job(JobScript.success(polls=1)) for _ in range(3)]
+        server.delay_next("*/status", seconds=0.3, times=100)
+        async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+            for job in jobs:
+                await fleet.enroll_url(server.status_url(job.id), spec(), operation_id=job.id)
+            w = worker(
+                redis_url,
+                namespace,
+                server,
+                slots=1,
+                lease_margin=0.2,
+                limits=lrpoll.Limits(timeout=2.0),
+            )
+            async with running(w):
+                ops = await wait_done(fleet, [j.id for j in jobs])
+    assert {op.state for op in ops.values()} == {"succeeded"}
+    assert w.statistics.requeued >= 1
+    assert w.statistics.stale == 0
+    assert [status_polls(server, j.id) for j in jobs] == [2, 2, 2]

@@ -7,12 +7,14 @@ queue or a fleet worker would; the answers come from the same fake as the schedu
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
 import lrpoll
+from lrpoll._checkpoint import dump, load, spec_digest, spec_of, to_record
 from lrpoll.testing import FakeLROServer, JobScript
 from tests.helpers import export_spec
 
@@ -141,3 +143,45 @@ class TestPlainLoop:
         assert (result.throttled, result.retry_after, result.due) == (True, 7.0, T0 + 7)
         assert result.checkpoint is not None
         assert json.loads(result.checkpoint)["errors"] == 1
+
+    async def test_detached_checkpoint_steps_with_its_spec(self, server: FakeLROServer) -> None:
+        """A checkpoint saved without its spec (as a fleet stores it) steps with the spec
+        given, to a next checkpoint saved without it too; without the spec nothing is sent."""
+        spec = export_spec()
+        job = server.add_job(JobScript.success(polls=2))
+        full = lrpoll.checkpoint_for(server.status_url(job.id), spec, operation_id="e", now=T0)
+        doc = load(full)
+        text = dump(to_record(doc, spec_of(doc), now=T0, wall=T0), now=T0, wall=T0, detached=True)
+        async with lrpoll.Transport.open(server.base_url) as transport:
+            with pytest.raises(lrpoll.CheckpointError, match="without its spec"):
+                await lrpoll.step(text, transport=transport, now=T0)
+            assert server.requests_to(f"*/{job.id}/status") == []
+            at, steps = T0, 0
+            while True:
+                steps += 1
+                result = await lrpoll.step(text, transport=transport, now=at, spec=spec)
+                if result.ended:
+                    break
+                assert result.checkpoint is not None
+                assert result.due is not None
+                saved = json.loads(result.checkpoint)
+                assert "spec" not in saved
+                assert saved["spec_digest"] == spec_digest(spec)[0]
+                text, at = result.checkpoint, max(at, result.due)
+        assert isinstance(result.decision, lrpoll.core.Succeeded)
+        assert result.decision.result == {"url": f"/downloads/{job.id}.csv"}
+        assert steps == len(server.requests_to(f"*/{job.id}/status"))
+
+    async def test_scheduler_resumes_a_detached_checkpoint(self, server: FakeLROServer) -> None:
+        """A scheduler resumes a detached checkpoint with its spec given, and refuses it
+        without one."""
+        spec = export_spec()
+        job = server.add_job(JobScript.success(polls=2))
+        doc = load(lrpoll.checkpoint_for(server.status_url(job.id), spec, operation_id="r"))
+        at = time.time()
+        text = dump(to_record(doc, spec_of(doc), now=at, wall=at), now=at, wall=at, detached=True)
+        async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
+            with pytest.raises(lrpoll.CheckpointError, match="without its spec"):
+                scheduler.resume(text)
+            result = await scheduler.resume(text, spec=spec)
+        assert result == {"url": f"/downloads/{job.id}.csv"}
