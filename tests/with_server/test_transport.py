@@ -107,6 +107,25 @@ class TestBodyCaps:
                 await (await scheduler.watch(server.status_url(job.id), export_spec())) == "zipped"
             )
 
+    @pytest.mark.parametrize("over", [0, 1])
+    async def test_declared_length_at_the_cap_is_read_one_byte_more_is_not(
+        self, server: FakeLROServer, over: int
+    ) -> None:
+        """A body whose Content-Length is exactly the cap is read in one go; one byte more fails."""
+        job = server.add_job(JobScript.slow())
+        body = doc("done", result="whole")
+        body = body[:-1] + b" " * (CAP + over - len(body)) + b"}"
+        assert len(body) == CAP + over
+        server.fail_next("*/status", status=200, body=body)
+        limits = lrpoll.Limits(max_body=CAP)
+        async with lrpoll.Scheduler(base_url=server.base_url, limits=limits) as scheduler:
+            op = await scheduler.watch(server.status_url(job.id), export_spec(errors=ONE_SHOT))
+            if over:
+                with pytest.raises(lrpoll.ResponseTooLarge, match=f"Content-Length {CAP + 1}"):
+                    await op
+            else:
+                assert await op == "whole"
+
     async def test_oversized_body_is_transient_within_the_budget(
         self, server: FakeLROServer
     ) -> None:
