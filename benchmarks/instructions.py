@@ -37,7 +37,7 @@ import sys
 import tempfile
 from typing import Any
 
-from benchmarks.harness import pin_to_cpu
+from benchmarks.fastserver import pin_to_cpu
 from benchmarks.run import ROOT, fast_server
 
 CONTENDERS = ("ceil", "transport", "lean", "lrpoll")

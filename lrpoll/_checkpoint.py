@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_SIZE",
     "VERSION",
+    "Recent",
     "document",
     "dump",
     "encode",
@@ -367,6 +368,51 @@ def load(token: str | bytes, *, key: bytes | None = None) -> dict[str, Any]:
         # An optional field left out reads as null (after the signature: it covers the text).
         doc.setdefault(name, None)
     return doc
+
+
+class Recent:
+    """The last checkpoints a caller wrote, with the documents they encode: a bounded cache.
+
+    Loading a checkpoint read back exactly as it was kept (the same text, character for
+    character, and the same signing key) returns the document it was encoded from, with
+    no parse and no checks: `load` of that text would give the same document. Anything
+    else is loaded by `load`. An entry serves one load (it is taken out): the step that
+    loads it writes the next checkpoint, which it keeps in its place.
+
+    The documents are shared, not copied: nothing may change them.
+
+    Args:
+        size: the entries kept at most (the oldest go first).
+    """
+
+    __slots__ = ("_docs", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._docs: dict[str, tuple[bytes | None, dict[str, Any]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def keep(self, text: str, doc: dict[str, Any], *, key: bytes | None) -> None:
+        """Keep ``doc`` (from `document`, signed with ``key``) as what ``text`` loads to."""
+        if len(text) > MAX_SIZE:  # ASCII (ensure_ascii): characters are bytes
+            return  # `load` refuses it: so must the next step
+        docs = self._docs
+        if len(docs) >= self._size:
+            docs.pop(next(iter(docs)))  # the oldest
+        docs[text] = (key, doc)
+
+    def load(self, token: str | bytes, *, key: bytes | None = None) -> dict[str, Any]:
+        """`load` of ``token``, from the kept document when it is one kept with ``key``.
+
+        Raises:
+            CheckpointError: as `load`.
+        """
+        entry = self._docs.pop(token, None) if type(token) is str else None
+        if entry is not None and entry[0] == key:
+            return entry[1]
+        return load(token, key=key)
 
 
 # Specs loaded from checkpoints, by the repr of their JSON object, with their JSON form: a

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from yarl import URL
 
-from ._checkpoint import document, dump, encode, load, spec_of, to_record
+from ._checkpoint import Recent, document, dump, encode, load, spec_of, to_record
 from ._core import (
     Ended,
     Observation,
@@ -69,6 +69,7 @@ __all__ = [
     "observation",
     "status_url",
     "step",
+    "step_recent",
 ]
 
 
@@ -450,8 +451,25 @@ async def step(
             without its spec.
         UntrustedURL: when its status URL lies off the transport's origins.
     """
+    return await step_recent(checkpoint, transport=transport, now=now, rand=rand, spec=spec)
+
+
+async def step_recent(
+    checkpoint: str | bytes,
+    *,
+    transport: Transport,
+    now: float | None = None,
+    rand: float | None = None,
+    spec: PollSpec | None = None,
+    recent: Recent | None = None,
+) -> StepResult:
+    """`step`, loading through ``recent`` and keeping the next checkpoint there.
+
+    For a caller that reads back the checkpoints it wrote (a fleet worker that claims an
+    operation it polled last): such a checkpoint is not parsed and checked again.
+    """
     key = transport.checkpoint_key
-    doc = load(checkpoint, key=key)
+    doc = load(checkpoint, key=key) if recent is None else recent.load(checkpoint, key=key)
     detached = "spec_digest" in doc
     spec = spec_of(doc, spec)
     transport.check(URL(doc["status_url"], encoded=True))
@@ -472,8 +490,11 @@ async def step(
     rec.due = adv.due
     later = clock()
     doc = document(rec, now=later, wall=later, key=key, detached=detached)
+    text = encode(doc)
+    if recent is not None:
+        recent.keep(text, doc, key=key)
     return StepResult(
-        adv.decision, encode(doc), adv.due, adv.sent, adv.throttled, adv.retry_after, None, doc
+        adv.decision, text, adv.due, adv.sent, adv.throttled, adv.retry_after, None, doc
     )
 
 

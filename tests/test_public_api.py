@@ -73,6 +73,8 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_step.headers_for": "the headers of one request of an operation",
         "_step.observation": "what the core sees of one answer",
         "_step.status_url": "checks and completes a status URL",
+        "_step.step_recent": "lrpoll.step through a cache of recent checkpoints (fleet workers)",
+        "_checkpoint.Recent": "the checkpoints a fleet worker wrote last, parsed",
         "_checkpoint.MAX_SIZE": "checkpoint format detail",
         "_checkpoint.VERSION": "checkpoint format detail",
         "_checkpoint.document": "reached through StepResult.document",

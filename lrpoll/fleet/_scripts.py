@@ -303,7 +303,7 @@ class Call:
 
     script: str
     keys: tuple[str, ...]
-    args: tuple[str | int | float, ...]
+    args: tuple[str | bytes | int | float, ...]
 
 
 # Not frozen: one per poll (see `_sender.RawRequest`); nobody changes one.
@@ -342,22 +342,26 @@ class Completion:
     attempts: str = ""
 
 
-def _fields(c: Completion) -> tuple[str | int, ...]:
-    """A completion's fields, in complete_one's order."""
+def _fields(c: Completion) -> tuple[bytes, ...]:
+    """A completion's fields, in complete_one's order, encoded as redis-py would encode them.
+
+    Bytes go through redis-py's encoder at once: a str or an int takes it a chain of type
+    checks per argument (13 per completion), a measurable part of a fleet poll's CPU.
+    """
     return (
-        c.op_id,
-        c.fence,
-        c.checkpoint,
-        c.state,
-        c.kind,
-        max(0, round(c.delay * 1000)),
-        c.progress,
-        c.status,
-        c.result,
-        c.error,
-        c.cancel,
-        c.message,
-        c.attempts,
+        c.op_id.encode(),
+        b"%d" % c.fence,
+        c.checkpoint.encode(),
+        c.state.encode(),
+        c.kind.encode(),
+        b"%d" % max(0, round(c.delay * 1000)),
+        c.progress.encode(),
+        c.status.encode(),
+        c.result.encode(),
+        c.error.encode(),
+        c.cancel.encode(),
+        c.message.encode(),
+        c.attempts.encode(),
     )
 
 
@@ -427,7 +431,7 @@ class Scripts:
         """
         k = self.keys
         keys = (k.due(shard), k.leases(shard), k.events(shard), k.stats(shard))
-        args: list[str | int | float] = [
+        args: list[str | bytes | int | float] = [
             k.prefix(shard),
             owner,
             n,

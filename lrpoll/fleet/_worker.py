@@ -28,12 +28,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .._cancel import cancel_step
-from .._checkpoint import spec_from_text
+from .._checkpoint import Recent, spec_from_text
 from .._core import Ended, Succeeded
 from .._exceptions import CheckpointError, LrpollError, SpecError, UntrustedURL
 from .._log import get_logger
 from .._sender import Limits
-from .._step import step
+from .._step import step_recent
 from .._transport import Transport
 from ._client import DEFAULT_SHARDS, check_shards
 from ._keys import Keys
@@ -53,6 +53,7 @@ __all__ = ["Worker", "WorkerStatistics"]
 STATUS_MAX: Final = 4096
 _REDIS_FAULTS: Final = (RedisConnectionError, RedisTimeoutError, OSError)
 _SPECS_KEPT: Final = 1024  # compiled specs a worker keeps, by digest
+_RECENT_KEPT: Final = 4096  # checkpoints a worker wrote last, with their documents
 # json.dumps(value, separators=(",", ":")), without building an encoder at every poll.
 _status_json: Final = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -174,6 +175,9 @@ class Worker:
         self._transports: dict[str, Transport] = {}
         self._done: list[Completion] = []
         self._specs: dict[str, PollSpec] = {}
+        # The checkpoints this worker wrote last: claimed back unchanged (no other worker
+        # polled the operation meanwhile), one is not parsed and checked again.
+        self._recent = Recent(_RECENT_KEPT)
         self._fetching: dict[str, anyio.Event] = {}
         self._inflight = 0  # claimed and not yet written back: polling, or queued for a slot
         # Claimed beyond the free slots, so that a slot whose poll ends takes the next
@@ -417,7 +421,9 @@ class Worker:
                 cancel = "sent"
                 self.statistics.cancels += result.sent
             else:
-                result = await step(item.checkpoint, transport=transport, now=now, spec=spec)
+                result = await step_recent(
+                    item.checkpoint, transport=transport, now=now, spec=spec, recent=self._recent
+                )
         except (UntrustedURL, CheckpointError) as exc:
             return Completion(item.id, item.fence, "error", "done", error=_error_json(exc))
         self.statistics.sent += result.sent
