@@ -364,15 +364,12 @@ class Expression:
                 key = whole[0]
                 return lambda doc: doc.get(key) if isinstance(doc, dict) else None
             return lambda doc: _lookup(doc, whole)
-        if node.get("type") == "comparator" and node["value"] in ("eq", "ne"):
-            left, right = node["children"]
-            keys = _path_of(left)
-            if keys is not None and right.get("type") == "literal":
-                literal = right["value"]
-                path = keys
-                if node["value"] == "eq":
-                    return lambda doc: _jp_equals(_lookup(doc, path), literal)
-                return lambda doc: not _jp_equals(_lookup(doc, path), literal)
+        compared = _comparison(node)
+        if compared is not None:
+            op, path, literal = compared
+            if op == "eq":
+                return lambda doc: _jp_equals(_lookup(doc, path), literal)
+            return lambda doc: not _jp_equals(_lookup(doc, path), literal)
         return None
 
     def search(self, doc: Any) -> Any:
@@ -402,14 +399,23 @@ class Expression:
         return hash(self.source)
 
 
-def _equality(node: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
-    if node.get("type") != "comparator" or node["value"] != "eq":
+def _comparison(node: Mapping[str, Any]) -> tuple[str, tuple[str, ...], Any] | None:
+    """``(op, path, literal)`` for ``path == literal`` or ``path != literal``; else None."""
+    if node.get("type") != "comparator" or node["value"] not in ("eq", "ne"):
         return None
     left, right = node["children"]
     keys = _path_of(left)
-    if keys is None or right.get("type") != "literal" or not isinstance(right["value"], str):
+    if keys is None or right.get("type") != "literal":
         return None
-    return keys, right["value"]
+    return node["value"], keys, right["value"]
+
+
+def _equality(node: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
+    compared = _comparison(node)
+    if compared is None:
+        return None
+    op, path, literal = compared
+    return (path, literal) if op == "eq" and isinstance(literal, str) else None
 
 
 class Choice:

@@ -227,7 +227,7 @@ class Transport:
                 answer.url = url
                 return answer
             if visited is None:
-                seen, visited = [], set()
+                visited = set()
             seen.append(redact_url(url))
             visited.add(str(url))
             url = resolve(url, location)
@@ -264,7 +264,7 @@ class Transport:
                 fault=MalformedStatus(f"status body is not JSON ({reason}): {text}"),
                 snippet=text,
             )
-        return Answer(status, resp_headers, body, None, snippet, None, True, raw)
+        return Answer(status, resp_headers, body, snippet=snippet, raw=raw)
 
     async def aclose(self) -> None:
         """Close the sender (an owned session is closed; a borrowed one stays open)."""
