@@ -41,6 +41,7 @@ from benchmarks.run import ROOT, fast_server
 from lrpoll.fleet import Fleet, Worker
 
 SLOTS = 100
+KEEP: str | None = None  # --keep: a directory to copy each run's callgrind file to
 _COLLECTED = re.compile(r"Collected\s*:\s*([0-9,]+)")
 
 
@@ -115,6 +116,8 @@ def _count_once(
         if cpu is not None:
             cmd += ["--cpu", str(cpu)]
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+        if KEEP is not None:
+            shutil.copy(f"{tmp}/out", os.path.join(KEEP, f"callgrind.{namespace}.p{polls}"))
     found = _COLLECTED.search(done.stderr)
     if done.returncode != 0 or found is None:
         tail = "\n".join(done.stderr.strip().splitlines()[-8:])
@@ -152,6 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--large", type=int, default=4, help="polls per operation, second run")
     parser.add_argument("--repeat", type=int, default=1, help="pairs of runs")
     parser.add_argument("--no-pin", action="store_true")
+    parser.add_argument(
+        "--keep", metavar="DIR", help="copy each run's callgrind file there (callgrind_annotate)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--redis", help=argparse.SUPPRESS)
     parser.add_argument("--namespace", help=argparse.SUPPRESS)
@@ -164,6 +170,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (Debian: apt-get install valgrind)")
+    global KEEP  # one option, read by _count_once
+    KEEP = args.keep
     runs = measure(args.ops, args.small, args.large, args.repeat, not args.no_pin)
     result: dict[str, Any] = {"ops": args.ops, "small": args.small, "large": args.large}
     result["instructions_per_poll"] = runs

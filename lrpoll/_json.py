@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["RawJSON", "parse_json", "resolve"]
+__all__ = ["RawJSON", "compact", "dumps_fast", "parse_json", "resolve"]
 
 # A run of 19 digits, found as 19 zeros in the text with every digit made a zero and
 # everything else a space: translate and `in` are linear, where a regex for the run
@@ -25,12 +25,21 @@ _LONG_RUN: Final = b"0" * 19
 _FAST_NESTING: Final = 200
 
 _fast_loads: Callable[[bytes], Any] | None
+#: orjson's ``dumps`` when it is installed (compact, UTF-8, NaN and Infinity as null), else None.
+dumps_fast: Callable[[Any], bytes] | None
 try:  # the `speed` extra: about five times faster on small status documents
+    from orjson import dumps as _orjson_dumps
     from orjson import loads as _orjson_loads
 except ImportError:  # pragma: no cover (orjson is optional)
-    _fast_loads = None
+    _fast_loads = dumps_fast = None
 else:
-    _fast_loads = _orjson_loads
+    _fast_loads, dumps_fast = _orjson_loads, _orjson_dumps
+
+
+def _fast_parse(raw: bytes) -> bool:
+    """Whether orjson parses ``raw`` to what `json.loads` gives, when it parses it at all."""
+    brackets = raw.count(b"[") + raw.count(b"{")
+    return brackets <= _FAST_NESTING and _LONG_RUN not in raw.translate(_DIGITS)
 
 
 def parse_json(
@@ -57,16 +66,34 @@ def parse_json(
     # (orjson reads an integer past 64 bits as a float) and more than _FAST_NESTING
     # brackets (an upper bound of the depth; orjson has no depth limit where json.loads
     # raises RecursionError). Every outcome is the standard parser's.
-    if (
-        _fast_loads is not None
-        and raw.count(b"[") + raw.count(b"{") <= _FAST_NESTING
-        and _LONG_RUN not in raw.translate(_DIGITS)
-    ):
+    if _fast_loads is not None and _fast_parse(raw):
         try:
             return _fast_loads(raw)
         except ValueError:
             pass
     return json.loads(raw if text is None else text, parse_constant=parse_constant)
+
+
+def compact(raw: bytes) -> tuple[Any, str] | None:
+    """The document ``raw`` holds, with its compact ASCII JSON text; None where orjson cannot say.
+
+    The text is JSON for the same value as ``json.dumps(doc, separators=(",", ":"),
+    ensure_ascii=True, allow_nan=False)`` writes, with floats in the shortest form both
+    read back exactly (``1e-7`` for ``1e-07``). None when orjson is not installed, when
+    `parse_json` would not use it on ``raw`` (it would read it differently), when it
+    refuses ``raw`` (NaN, Infinity, 1e400, bad JSON) or when the text would not be ASCII:
+    the caller then parses and encodes with the standard library. A document orjson
+    parsed holds no NaN, infinity or integer past 64 bits, so encoding it back loses
+    nothing.
+    """
+    if _fast_loads is None or dumps_fast is None or not _fast_parse(raw):
+        return None
+    try:
+        doc = _fast_loads(raw)
+    except ValueError:
+        return None
+    text = dumps_fast(doc)
+    return (doc, text.decode("ascii")) if text.isascii() else None
 
 
 class RawJSON:

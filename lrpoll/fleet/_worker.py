@@ -28,7 +28,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .._cancel import cancel_step
-from .._checkpoint import Recent, spec_from_text
+from .._checkpoint import Recent, last_json, spec_from_text
 from .._core import Ended, Succeeded
 from .._exceptions import CheckpointError, LrpollError, SpecError, UntrustedURL
 from .._log import get_logger
@@ -54,8 +54,6 @@ STATUS_MAX: Final = 4096
 _REDIS_FAULTS: Final = (RedisConnectionError, RedisTimeoutError, OSError)
 _SPECS_KEPT: Final = 1024  # compiled specs a worker keeps, by digest
 _RECENT_KEPT: Final = 4096  # checkpoints a worker wrote last, with their documents
-# json.dumps(value, separators=(",", ":")), without building an encoder at every poll.
-_status_json: Final = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @dataclass(slots=True)
@@ -460,7 +458,7 @@ class Worker:
         doc = result.document  # the step's own, when it polled: no second parse
         if doc is None:
             doc = json.loads(result.checkpoint)
-        status = _status_json(doc.get("last"))
+        status = last_json(doc)
         return Completion(
             item.id,
             item.fence,
