@@ -15,6 +15,7 @@ Scripts are run by SHA (``EVALSHA``) in pipelines; a Redis that lost its script 
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -34,6 +35,8 @@ CLAIMED_FIELDS: Final = 6
 
 #: Fields per completion in the arguments of `complete` and `cycle` (see complete_one).
 _COMPLETION_FIELDS: Final = 13
+# Their byte lengths, ahead of each completion in `cycle`'s one string of completions.
+_HEAD: Final = struct.Struct("<" + "I" * _COMPLETION_FIELDS)
 
 _NOW: Final = """
 local t = redis.call('TIME')
@@ -169,23 +172,31 @@ return complete_one(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV, 3, ARGV[1
 
 # A worker's turn on one shard: complete its finished polls there, then claim.
 # KEYS: due, leases, events, stats. ARGV: prefix, owner, n, lease_ms, ttl_s, maxlen, then
-# complete_one's fields for each completion. Returns {now, next due or -1, 1|0 for each
-# completion, then claim's items}.
+# the completions in one string: for each, the byte lengths of complete_one's fields as
+# FIELDS little-endian 32-bit integers, then the fields themselves. Returns {now, next
+# due or -1, 1|0 for each completion, then claim's items}.
 _CYCLE: Final = (
     _NOW
     + _STEPS
     + """
 local out = {now, -1}
-local n = (#ARGV - 6) / FIELDS
-for j = 0, n - 1 do
-  local i = 7 + j * FIELDS
-  out[3 + j] = complete_one(ARGV[1] .. ':op:' .. ARGV[i], KEYS[1], KEYS[2], KEYS[3], KEYS[4],
-    ARGV, i, ARGV[5], ARGV[6])
+local blob, pos, j = ARGV[7] or '', 1, 3
+while pos <= #blob do
+  local n = {struct.unpack('HEAD', blob, pos)}
+  pos = n[FIELDS + 1]
+  local A = {}
+  for k = 1, FIELDS do
+    A[k] = string.sub(blob, pos, pos + n[k] - 1)
+    pos = pos + n[k]
+  end
+  out[j] = complete_one(ARGV[1] .. ':op:' .. A[1], KEYS[1], KEYS[2], KEYS[3], KEYS[4],
+    A, 1, ARGV[5], ARGV[6])
+  j = j + 1
 end
 claim_into(out, KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
 out[2] = next_due(KEYS[1])
 return out
-""".replace("FIELDS", str(_COMPLETION_FIELDS))
+""".replace("FIELDS", str(_COMPLETION_FIELDS)).replace("HEAD", _HEAD.format)
 )
 
 # KEYS: op, leases. ARGV: id, fence, lease_ms. Returns the new expiry (ms), or 0 (STALE).
@@ -431,17 +442,17 @@ class Scripts:
         """
         k = self.keys
         keys = (k.due(shard), k.leases(shard), k.events(shard), k.stats(shard))
-        args: list[str | bytes | int | float] = [
-            k.prefix(shard),
-            owner,
-            n,
-            max(0, round(lease * 1000)),
-            ttl,
-            self.maxlen,
-        ]
+        head = (k.prefix(shard), owner, n, max(0, round(lease * 1000)), ttl, self.maxlen)
+        if not completions:
+            return Call("cycle", keys, head)
+        # One argument for all: redis-py packs each argument in Python (type checks and
+        # an encode apiece), 13 a completion otherwise.
+        parts = []
         for c in completions:
-            args += _fields(c)
-        return Call("cycle", keys, tuple(args))
+            fields = _fields(c)
+            parts.append(_HEAD.pack(*map(len, fields)))
+            parts += fields
+        return Call("cycle", keys, (*head, b"".join(parts)))
 
     def extend(self, op_id: str, fence: int, lease: float) -> Call:
         """Extend a held lease to ``lease`` seconds from now (the new expiry in ms, or 0)."""
