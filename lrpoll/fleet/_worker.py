@@ -20,7 +20,6 @@ import time
 import uuid
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from itertools import islice
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio
@@ -322,18 +321,14 @@ class Worker:
                 accepted = sum(answer[2 : 2 + k])
                 stats.completed += accepted
                 stats.stale += k - accepted
-                fields = islice(answer, 2 + k, None)
-                got = (len(answer) - 2 - k) // CLAIMED_FIELDS
-                # One tuple per claim (zip reuses it), no slice of the answer.
-                for op_id, fence, checkpoint, auth, cancel, spec in zip(
-                    *[fields] * CLAIMED_FIELDS, strict=False
-                ):
-                    claimed.put_nowait(
-                        _Claimed(op_id, int(fence), checkpoint, auth, cancel, spec, at)
-                    )
-                self._inflight += got
-                stats.claimed += got
-                if n and got >= n:
+                items = answer[2 + k :]
+                for i in range(0, len(items), CLAIMED_FIELDS):
+                    op_id, fence, checkpoint, auth, cancel, spec = items[i : i + CLAIMED_FIELDS]
+                    item = _Claimed(op_id, int(fence), checkpoint, auth, cancel, spec, at)
+                    self._inflight += 1
+                    stats.claimed += 1
+                    claimed.put_nowait(item)
+                if n and len(items) // CLAIMED_FIELDS >= n:
                     next_due = now_ms  # there may be more due now
                 elif nxt >= 0:
                     next_due = min(next_due, nxt)
