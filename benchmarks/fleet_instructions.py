@@ -74,15 +74,15 @@ def _child(args: argparse.Namespace) -> None:
 
 
 def _count(redis_url: str, base: str, ops: int, polls: int, run: int, cpu: int | None) -> int:
-    """Instructions of one clean worker run under callgrind (up to three tries)."""
-    for attempt in range(3):
+    """Instructions of one clean worker run under callgrind (up to five tries)."""
+    for attempt in range(5):
         try:
             return _count_once(
                 redis_url, base, ops, polls, f"ins{os.getpid()}x{run}t{attempt}", cpu
             )
         except _Unclean as exc:
             print(f"  run not clean, again: {exc}", file=sys.stderr, flush=True)
-    raise RuntimeError("three runs in a row were not clean")
+    raise RuntimeError("five runs in a row were not clean")
 
 
 class _Unclean(Exception):
