@@ -1,23 +1,29 @@
 """Instructions per poll of one fleet worker process, counted by callgrind: A/B without noise.
 
 `benchmarks.fleet` measures a fleet poll's CPU by the clock, which moves by 15-25 %
-between runs on a shared machine; instruction counts do not (they move by well under
-1 % here: the loop's batching still depends on timing a little). This starts a
-redis-server and the benchmark fast server (as `benchmarks.fleet` does), enrolls ``ops``
-operations in a fresh namespace, then runs one `lrpoll.fleet.Worker` (100 slots) in a
-process of its own under ``valgrind --tool=callgrind`` until every operation is done,
-twice: each operation done after ``--small`` polls, then after ``--large``. The
-difference of the two totals, divided by the difference in polls, is the worker's
-instructions per poll, free of start-up, imports and each operation's first claim.
-Redis and the benchmark server are not counted.
+between runs on a shared machine; instruction counts move much less (2-4 % between
+runs here: how many completions one round trip to Redis carries still depends on
+timing). This starts a redis-server and the benchmark fast server (as `benchmarks.fleet`
+does), enrolls ``ops`` operations in a fresh namespace, then runs one
+`lrpoll.fleet.Worker` (100 slots) in a process of its own under ``valgrind
+--tool=callgrind`` until every operation is done, twice: each operation done after
+``--small`` polls, then after ``--large``. The difference of the two totals, divided by
+the difference in polls, is the worker's instructions per poll, free of start-up,
+imports and each operation's first claim (the one checkpoint per operation the worker
+did not write itself). Redis and the benchmark server are not counted.
 
     python -m benchmarks.fleet_instructions                 # 500 ops, 2 then 4 polls
     python -m benchmarks.fleet_instructions --repeat 3      # three pairs, to see the spread
+    python -m benchmarks.fleet_instructions --no-pin --keep /tmp/cg   # callgrind files kept
 
 The worker runs with a lease margin of 600 s: under callgrind a poll takes some 50 times
-as long, and a claim waiting past the default margin would be given back unpolled.
-Needs valgrind (Debian's ``valgrind``) and redis-server; prints one line per pair and
-one JSON line.
+as long, and a claim waiting past the default margin would be given back unpolled. A
+run that sent more requests than its polls (on a loaded machine some of the first
+connections to the fast server fail and are retried) is run again, up to five times.
+By default the server is pinned to core 0 and the worker to core 1, as in
+`benchmarks.instructions`; ``--no-pin`` leaves both to the scheduler (better when other
+work pins itself to core 0). Needs valgrind (Debian's ``valgrind``) and redis-server;
+prints one line per pair and one JSON line.
 """
 
 from __future__ import annotations
