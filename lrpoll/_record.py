@@ -13,7 +13,7 @@ import inspect
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from ._json import RawJSON, parse_json
 from ._machine import TERMINAL, next_state
@@ -214,6 +214,39 @@ def op_name(op_id: str | int) -> str:
     return op_id if isinstance(op_id, str) else f"op-{op_id}"
 
 
+T = TypeVar("T")
+
+
+class _InExtras(Generic[T]):
+    """An `OpRecord` attribute kept in its extras: None while there are none.
+
+    Setting it to None creates no extras, so an idle record stays without them.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self) -> None:
+        self.name = ""
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, rec: None, owner: type[Any] | None = None) -> _InExtras[T]: ...
+    @overload
+    def __get__(self, rec: OpRecord, owner: type[Any] | None = None) -> T: ...
+    def __get__(self, rec: OpRecord | None, owner: type[Any] | None = None) -> T | _InExtras[T]:
+        if rec is None:
+            return self
+        extras = rec.extras
+        value: T = None if extras is None else getattr(extras, self.name)  # type: ignore[assignment]
+        return value
+
+    def __set__(self, rec: OpRecord, value: T) -> None:
+        if value is not None or rec.extras is not None:
+            setattr(rec.more(), self.name, value)
+
+
 class OpRecord:
     """The polling state of one operation, in the runtime's clock.
 
@@ -335,63 +368,13 @@ class OpRecord:
             self.extras = Extras()
         return self.extras
 
-    # An idle operation has none of these five: they live in the extras, which setting
-    # one to None does not create.
-
-    @property
-    def failing_since(self) -> float | None:
-        """When the current run of transient faults began."""
-        extras = self.extras
-        return None if extras is None else extras.failing_since
-
-    @failing_since.setter
-    def failing_since(self, value: float | None) -> None:
-        if value is not None or self.extras is not None:
-            self.more().failing_since = value
-
-    @property
-    def result(self) -> Any:
-        """The result, once succeeded."""
-        extras = self.extras
-        return None if extras is None else extras.result
-
-    @result.setter
-    def result(self, value: Any) -> None:
-        if value is not None or self.extras is not None:
-            self.more().result = value
-
-    @property
-    def error(self) -> LrpollError | None:
-        """The error, once ended without a result."""
-        extras = self.extras
-        return None if extras is None else extras.error
-
-    @error.setter
-    def error(self, value: LrpollError | None) -> None:
-        if value is not None or self.extras is not None:
-            self.more().error = value
-
-    @property
-    def pending(self) -> Succeeded | None:
-        """A done decision waiting for its result fetch (``spec.result_url``)."""
-        extras = self.extras
-        return None if extras is None else extras.pending
-
-    @pending.setter
-    def pending(self, value: Succeeded | None) -> None:
-        if value is not None or self.extras is not None:
-            self.more().pending = value
-
-    @property
-    def waiter(self) -> asyncio.Future[None] | None:
-        """A future resolved at the next end or stop, for awaiters."""
-        extras = self.extras
-        return None if extras is None else extras.waiter
-
-    @waiter.setter
-    def waiter(self, value: asyncio.Future[None] | None) -> None:
-        if value is not None or self.extras is not None:
-            self.more().waiter = value
+    # An idle operation has none of these: they live in the extras, created only when
+    # one of them is set to something other than None.
+    failing_since: _InExtras[float | None] = _InExtras()
+    result: _InExtras[Any] = _InExtras()
+    error: _InExtras[LrpollError | None] = _InExtras()
+    pending: _InExtras[Succeeded | None] = _InExtras()
+    waiter: _InExtras[asyncio.Future[None] | None] = _InExtras()
 
     def transition(self, event: Event) -> OperationState:
         """Move to the state `_machine.TRANSITIONS` gives for ``event``; the old state.
