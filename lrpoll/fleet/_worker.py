@@ -29,7 +29,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .._cancel import cancel_step
 from .._checkpoint import Recent, spec_from_text
-from .._core import Ended, Succeeded
+from .._core import Ended, Retry, Succeeded
 from .._exceptions import CheckpointError, LrpollError, SpecError, UntrustedURL
 from .._log import get_logger
 from .._sender import Limits
@@ -475,4 +475,6 @@ class Worker:
             cancel=cancel,
             message=doc.get("message") or "",
             attempts=str(doc.get("attempts", "")),
+            # A transient fault: the fleet records it as a `retry` event.
+            error=_error_json(decision.error) if isinstance(decision, Retry) else "",
         )

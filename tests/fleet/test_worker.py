@@ -420,3 +420,29 @@ async def test_claim_read_late_is_given_back_unpolled(
     assert late.statistics.sent == 0
     assert late.statistics.requeued == 1  # refused (STALE): the lease had moved on
     assert other.statistics.completed == 1
+
+
+async def test_timed_out_poll_is_retried_and_recorded(redis_url: str, namespace: str) -> None:
+    """A poll that times out is polled again within its lease, and the fleet records the
+    fault as a retry event (the server may have counted the poll: polling is at least
+    once)."""
+    async with FakeLROServer() as server:
+        job = server.add_job(JobScript.success(polls=0))
+        server.delay_next("*/status", seconds=0.6)
+        async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+            await fleet.enroll_url(server.status_url(job.id), spec(), operation_id=job.id)
+            w = worker(redis_url, namespace, server, limits=lrpoll.Limits(timeout=0.3))
+            async with running(w):
+                ops = await wait_done(fleet, [job.id])
+            events = []
+            async for event in fleet.events(from_start=True, block=0.1):
+                events.append(event)
+                if event.kind == "done":
+                    break
+    assert ops[job.id].state == "succeeded"
+    assert [e.kind for e in events] == ["enrolled", "retry", "done"]
+    error = json.loads(events[1].error or "")
+    assert error["type"] == "RequestError"
+    assert "timed out" in error["message"]
+    assert status_polls(server, job.id) == 2  # the first, timed out, was counted
+    assert w.statistics.stale == 0
