@@ -153,13 +153,18 @@ class Extras:
         "abandon",
         "cancel",
         "done_queues",
+        "error",
+        "failing_since",
         "hooks",
         "logger",
+        "pending",
         "progress_at",
         "progress_sent",
+        "result",
         "stopped_at",
         "subscribers",
         "token",
+        "waiter",
     )
 
     def __init__(self) -> None:
@@ -177,6 +182,14 @@ class Extras:
         self.progress_at: float | None = None
         # The one cancel request: a future while in flight, its answer once back.
         self.cancel: asyncio.Future[CancelSent] | None = None
+        # An ended operation's result or error, a done decision waiting for its result
+        # fetch, and the future awaiters wait on: none is set while an operation idles.
+        self.result: Any = None
+        self.error: LrpollError | None = None
+        self.pending: Succeeded | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        # When the current run of transient faults began.
+        self.failing_since: float | None = None
 
 
 class _Verbatim:
@@ -220,7 +233,8 @@ class OpRecord:
         last: the last status document (parsed again on each read when kept as its
             JSON text: see `keep_last`).
         kept_last: the last status document for the core: the document, or a `RawJSON`.
-        result: the result, once succeeded.
+        result: the result, once succeeded (kept in the extras, as are ``error``,
+            ``pending``, ``waiter`` and ``failing_since``: an idle operation has none).
         error: the error, once ended without a result.
         pending: a done decision waiting for its result fetch (``spec.result_url``).
         due: the due time of its live heap entry (identity marks liveness).
@@ -234,21 +248,16 @@ class OpRecord:
         "attempts",
         "base",
         "due",
-        "error",
         "errors",
         "extras",
-        "failing_since",
         "handle",
         "id",
         "message",
-        "pending",
         "progress",
-        "result",
         "spec",
         "started",
         "state",
         "url",
-        "waiter",
     )
 
     def __init__(
@@ -267,15 +276,10 @@ class OpRecord:
         self.started = started
         self.attempts = 0
         self.errors = 0
-        self.failing_since: float | None = None
         self.progress: float | None = None
         self.message: str | None = None
         self._last: Any = None
-        self.result: Any = None
-        self.error: LrpollError | None = None
-        self.pending: Succeeded | None = None
         self.due: float | None = None
-        self.waiter: asyncio.Future[None] | None = None
         # The `Operation` users hold (typed Any: the handle's module sits above this one).
         self.handle: Any = None
         self.extras: Extras | None = None
@@ -330,6 +334,64 @@ class OpRecord:
         if self.extras is None:
             self.extras = Extras()
         return self.extras
+
+    # An idle operation has none of these five: they live in the extras, which setting
+    # one to None does not create.
+
+    @property
+    def failing_since(self) -> float | None:
+        """When the current run of transient faults began."""
+        extras = self.extras
+        return None if extras is None else extras.failing_since
+
+    @failing_since.setter
+    def failing_since(self, value: float | None) -> None:
+        if value is not None or self.extras is not None:
+            self.more().failing_since = value
+
+    @property
+    def result(self) -> Any:
+        """The result, once succeeded."""
+        extras = self.extras
+        return None if extras is None else extras.result
+
+    @result.setter
+    def result(self, value: Any) -> None:
+        if value is not None or self.extras is not None:
+            self.more().result = value
+
+    @property
+    def error(self) -> LrpollError | None:
+        """The error, once ended without a result."""
+        extras = self.extras
+        return None if extras is None else extras.error
+
+    @error.setter
+    def error(self, value: LrpollError | None) -> None:
+        if value is not None or self.extras is not None:
+            self.more().error = value
+
+    @property
+    def pending(self) -> Succeeded | None:
+        """A done decision waiting for its result fetch (``spec.result_url``)."""
+        extras = self.extras
+        return None if extras is None else extras.pending
+
+    @pending.setter
+    def pending(self, value: Succeeded | None) -> None:
+        if value is not None or self.extras is not None:
+            self.more().pending = value
+
+    @property
+    def waiter(self) -> asyncio.Future[None] | None:
+        """A future resolved at the next end or stop, for awaiters."""
+        extras = self.extras
+        return None if extras is None else extras.waiter
+
+    @waiter.setter
+    def waiter(self, value: asyncio.Future[None] | None) -> None:
+        if value is not None or self.extras is not None:
+            self.more().waiter = value
 
     def transition(self, event: Event) -> OperationState:
         """Move to the state `_machine.TRANSITIONS` gives for ``event``; the old state.
