@@ -213,6 +213,9 @@ Decision = Running | Retry | Succeeded | Ended
 # -- progress ---------------------------------------------------------------------------
 
 _DECIMAL: Final = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,15})?", re.ASCII)
+# Whole percentages as shared floats: an idle operation keeps its progress, and most
+# servers count in whole percent.
+_PERCENTS: Final = tuple(float(n) for n in range(101))
 
 
 def read_progress(value: Any) -> tuple[float | None, str | None]:
@@ -224,6 +227,8 @@ def read_progress(value: Any) -> tuple[float | None, str | None]:
     """
     if value is None:
         return None, None
+    if type(value) is int and 0 <= value <= 100:
+        return _PERCENTS[value], None
     if isinstance(value, bool):
         return None, f"progress is a boolean ({value!r}), not a number"
     if isinstance(value, str):

@@ -13,7 +13,7 @@ import inspect
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from ._json import RawJSON, parse_json
 from ._machine import TERMINAL, next_state
@@ -153,13 +153,18 @@ class Extras:
         "abandon",
         "cancel",
         "done_queues",
+        "error",
+        "failing_since",
         "hooks",
         "logger",
+        "pending",
         "progress_at",
         "progress_sent",
+        "result",
         "stopped_at",
         "subscribers",
         "token",
+        "waiter",
     )
 
     def __init__(self) -> None:
@@ -177,6 +182,14 @@ class Extras:
         self.progress_at: float | None = None
         # The one cancel request: a future while in flight, its answer once back.
         self.cancel: asyncio.Future[CancelSent] | None = None
+        # An ended operation's result or error, a done decision waiting for its result
+        # fetch, and the future awaiters wait on: none is set while an operation idles.
+        self.result: Any = None
+        self.error: LrpollError | None = None
+        self.pending: Succeeded | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        # When the current run of transient faults began.
+        self.failing_since: float | None = None
 
 
 class _Verbatim:
@@ -201,6 +214,39 @@ def op_name(op_id: str | int) -> str:
     return op_id if isinstance(op_id, str) else f"op-{op_id}"
 
 
+T = TypeVar("T")
+
+
+class _InExtras(Generic[T]):
+    """An `OpRecord` attribute kept in its extras: None while there are none.
+
+    Setting it to None creates no extras, so an idle record stays without them.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self) -> None:
+        self.name = ""
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, rec: None, owner: type[Any] | None = None) -> _InExtras[T]: ...
+    @overload
+    def __get__(self, rec: OpRecord, owner: type[Any] | None = None) -> T: ...
+    def __get__(self, rec: OpRecord | None, owner: type[Any] | None = None) -> T | _InExtras[T]:
+        if rec is None:
+            return self
+        extras = rec.extras
+        value: T = None if extras is None else getattr(extras, self.name)  # type: ignore[assignment]
+        return value
+
+    def __set__(self, rec: OpRecord, value: T) -> None:
+        if value is not None or rec.extras is not None:
+            setattr(rec.more(), self.name, value)
+
+
 class OpRecord:
     """The polling state of one operation, in the runtime's clock.
 
@@ -220,7 +266,8 @@ class OpRecord:
         last: the last status document (parsed again on each read when kept as its
             JSON text: see `keep_last`).
         kept_last: the last status document for the core: the document, or a `RawJSON`.
-        result: the result, once succeeded.
+        result: the result, once succeeded (kept in the extras, as are ``error``,
+            ``pending``, ``waiter`` and ``failing_since``: an idle operation has none).
         error: the error, once ended without a result.
         pending: a done decision waiting for its result fetch (``spec.result_url``).
         due: the due time of its live heap entry (identity marks liveness).
@@ -234,21 +281,16 @@ class OpRecord:
         "attempts",
         "base",
         "due",
-        "error",
         "errors",
         "extras",
-        "failing_since",
         "handle",
         "id",
         "message",
-        "pending",
         "progress",
-        "result",
         "spec",
         "started",
         "state",
         "url",
-        "waiter",
     )
 
     def __init__(
@@ -267,15 +309,10 @@ class OpRecord:
         self.started = started
         self.attempts = 0
         self.errors = 0
-        self.failing_since: float | None = None
         self.progress: float | None = None
         self.message: str | None = None
         self._last: Any = None
-        self.result: Any = None
-        self.error: LrpollError | None = None
-        self.pending: Succeeded | None = None
         self.due: float | None = None
-        self.waiter: asyncio.Future[None] | None = None
         # The `Operation` users hold (typed Any: the handle's module sits above this one).
         self.handle: Any = None
         self.extras: Extras | None = None
@@ -330,6 +367,14 @@ class OpRecord:
         if self.extras is None:
             self.extras = Extras()
         return self.extras
+
+    # An idle operation has none of these: they live in the extras, created only when
+    # one of them is set to something other than None.
+    failing_since: _InExtras[float | None] = _InExtras()
+    result: _InExtras[Any] = _InExtras()
+    error: _InExtras[LrpollError | None] = _InExtras()
+    pending: _InExtras[Succeeded | None] = _InExtras()
+    waiter: _InExtras[asyncio.Future[None] | None] = _InExtras()
 
     def transition(self, event: Event) -> OperationState:
         """Move to the state `_machine.TRANSITIONS` gives for ``event``; the old state.

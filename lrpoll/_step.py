@@ -185,12 +185,19 @@ def _observation(
         now - rec.started,
         attempt,
         rec.errors,
-        0.0 if rec.failing_since is None else now - rec.failing_since,
+        _failing_for(rec, now),
         rand,
         rec.kept_last,
         rec.state == "cancelling",
         answer.sent,
     )
+
+
+def _failing_for(rec: OpRecord, now: float) -> float:
+    # How long the current run of faults has lasted (none without errors: a poll skips
+    # the extras where the run's start is kept).
+    since = rec.failing_since if rec.errors else None
+    return 0.0 if since is None else now - since
 
 
 def _timed_out(rec: OpRecord, now: float) -> Ended:
@@ -341,7 +348,8 @@ def apply(
     """
     body, raw = (None, None) if answer is None else (answer.body, answer.raw)
     if isinstance(decision, Running):
-        rec.errors, rec.failing_since = 0, None
+        if rec.errors:
+            rec.errors, rec.failing_since = 0, None
         progressed = decision.progress != rec.progress
         rec.keep_last(body, raw)
         rec.progress = decision.progress

@@ -7,6 +7,7 @@ servers run inside the same loop, so no answer races the fake clock.
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import looptime
@@ -16,3 +17,17 @@ import pytest
 @pytest.fixture(name="anyio_backend")
 def _anyio_backend() -> tuple[str, dict[str, Any]]:
     return ("asyncio", {"loop_factory": looptime.new_event_loop, "debug": False})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the subprocesses the tests press Ctrl-C in see it, as at a terminal.
+
+    A suite started in the background (``pytest &``) inherits SIGINT ignored from the
+    shell, and its children inherit that across exec: ``lrpoll demo`` (which keeps
+    Python's default handling) would then run on through the tests' Ctrl-C. A handler
+    of ours is reset to the default in each child, so the children start as a terminal's
+    do; the suite itself is interrupted as any foreground run is.
+    """
+    del config
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

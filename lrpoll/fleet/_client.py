@@ -84,10 +84,12 @@ class FleetEvent:
     Attributes:
         id: the operation.
         kind: ``enrolled``, ``progress`` (progress or state changed), ``stopped``,
-            ``resumed``, ``cancel`` (requested), ``reaped`` (a lease expired) or ``done``.
+            ``resumed``, ``cancel`` (requested), ``reaped`` (a lease expired), ``retry``
+            (a request met a transient fault: polled again after its delay) or ``done``.
         state: the operation state then.
         progress: percent done then, or None.
-        error: the error's JSON for a ``done`` event that ended without a result.
+        error: the error's JSON for a ``done`` event that ended without a result, and
+            the fault of a ``retry`` event.
         stream_id: the event's id in its shard's stream.
     """
 

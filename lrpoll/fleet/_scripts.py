@@ -73,7 +73,8 @@ return 1
 # complete_one: write one poll's outcome back, if its fence still holds the lease; 1, or
 #   0 (STALE: the fence moved on, or the lease was reaped). A holds its fields from i on:
 #   id, fence, checkpoint|'', state, kind (due|stopped|done), delay_ms, progress|''|keep,
-#   status|'', result|'', error|'', cancel|'', message, attempts|''.
+#   status|'', result|'', error|'' (not done: a transient fault, a `retry` event), cancel|'',
+#   message, attempts|''.
 # claim_into: lease up to n due operations, appending {id, fence, checkpoint, auth,
 #   cancel, spec digest|''} for each to out.
 _STEPS: Final = """
@@ -101,6 +102,11 @@ local function complete_one(op, due, leases, events, stats, A, i, ttl, maxlen)
     redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*', 'id', id, 'kind', 'done',
       'state', state, 'progress', progress, 'error', string.sub(A[i + 9], 1, 512))
     return 1
+  end
+  if A[i + 9] ~= '' then
+    -- A transient fault (timeout, reset, 5xx, 429): polled again, the error not kept.
+    redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*', 'id', id, 'kind', 'retry',
+      'state', state, 'progress', progress, 'error', string.sub(A[i + 9], 1, 512))
   end
   if kind == 'stopped' or cur[3] == '1' then
     redis.call('HSET', op, 'sched', 'stopped', 'due', '', 'stop', '0')
@@ -332,7 +338,8 @@ class Completion:
         progress: percent done ('' when unknown, ``keep`` to keep the stored one).
         status: the last status document, truncated JSON ('' keeps the stored one).
         result: the result as JSON, once succeeded.
-        error: the error as JSON (type and message), once ended without a result.
+        error: the error as JSON (type and message), once ended without a result; for a
+            step that met a transient fault, that fault (a ``retry`` event, not kept).
         cancel: the new cancel state ('' keeps it).
         message: the latest rendered message.
         attempts: status answers so far ('' keeps the stored count).

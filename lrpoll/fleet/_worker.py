@@ -29,7 +29,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .._cancel import cancel_step
 from .._checkpoint import Recent, last_json, spec_from_text
-from .._core import Ended, Succeeded
+from .._core import Ended, Retry, Succeeded
 from .._exceptions import CheckpointError, LrpollError, SpecError, UntrustedURL
 from .._log import get_logger
 from .._sender import Limits
@@ -93,7 +93,7 @@ class _Claimed:
     auth: str
     cancel: str
     spec: str  # the digest of a detached checkpoint's spec; '' when the checkpoint holds it
-    at: float  # when it was claimed (time.monotonic)
+    at: float  # when the pipeline that claimed it was sent (time.monotonic): its lease began later
 
 
 def _error_json(error: LrpollError) -> str:
@@ -296,6 +296,9 @@ class Worker:
             if reap:
                 calls += [self.scripts.reap(p) for p in range(self.keys.shards)]
             before = self.scripts.round_trips
+            # Claims are dated from the send, not from the answer: a worker paused in between
+            # (a stalled loop, SIGSTOP) counts the pause against the leases Redis began.
+            sent_at = time.monotonic()
             try:
                 answers = await self.scripts.run(redis, calls)
             except _REDIS_FAULTS as exc:
@@ -315,7 +318,6 @@ class Worker:
                 stats.reaped += sum(len(a) for a in answers[len(cycles) :])
             next_due = math.inf
             now_ms = None
-            at = time.monotonic()
             for answer, (_, n, k) in zip(answers, cycles, strict=False):
                 now_ms, nxt = answer[0], answer[1]
                 accepted = sum(answer[2 : 2 + k])
@@ -324,7 +326,7 @@ class Worker:
                 items = answer[2 + k :]
                 for i in range(0, len(items), CLAIMED_FIELDS):
                     op_id, fence, checkpoint, auth, cancel, spec = items[i : i + CLAIMED_FIELDS]
-                    item = _Claimed(op_id, int(fence), checkpoint, auth, cancel, spec, at)
+                    item = _Claimed(op_id, int(fence), checkpoint, auth, cancel, spec, sent_at)
                     self._inflight += 1
                     stats.claimed += 1
                     claimed.put_nowait(item)
@@ -471,4 +473,6 @@ class Worker:
             cancel=cancel,
             message=doc.get("message") or "",
             attempts=str(doc.get("attempts", "")),
+            # A transient fault: the fleet records it as a `retry` event.
+            error=_error_json(decision.error) if isinstance(decision, Retry) else "",
         )

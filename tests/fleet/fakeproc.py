@@ -2,17 +2,20 @@
 
 ``python -m tests.fleet.fakeproc --jobs N --out FILE [--stall GLOB:SECONDS:TIMES ...]``
 serves N jobs (``job-1`` ..), prints ``{"base_url": ...}`` once listening, and on SIGTERM
-writes each job's state, status polls and cancel requests to FILE, then exits.
+writes each job's state, status polls (with the epoch time each arrived) and cancel
+requests to FILE, then exits.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
 import signal
 import sys
-from collections import Counter
+import time
+from collections import Counter, defaultdict
 
 import anyio
 
@@ -46,18 +49,21 @@ async def main(args: argparse.Namespace) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM) as signals:
             async for _ in signals:
                 break
-        polls: Counter[str] = Counter()
+        # Requests are stamped with loop time; the test compares them with Redis's clock.
+        epoch = time.time() - asyncio.get_running_loop().time()
+        polled_at: defaultdict[str, list[float]] = defaultdict(list)
         cancels: Counter[str] = Counter()
         for r in server.requests:
             _, job_id, last = r.path.rsplit("/", 2)
             if last == "status":
-                polls[job_id] += 1
+                polled_at[job_id].append(epoch + r.time)
             elif last == "cancel":
                 cancels[job_id] += 1
         jobs = {
             job.id: {
                 "state": job.state,
-                "polls": polls[job.id],
+                "polls": len(polled_at[job.id]),
+                "polled_at": polled_at[job.id],
                 "cancels": cancels[job.id],
                 "needed": job.script.queued_polls + job.script.polls + 1,
             }

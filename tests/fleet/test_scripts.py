@@ -176,6 +176,19 @@ class TestComplete:
         assert await h.field("a", "ckpt") == "{}"
         assert await h.events("a") == ["enrolled", "progress"]
 
+    async def test_retry_emits_its_fault_and_keeps_no_error(self, h: Harness) -> None:
+        """A completion carrying a transient fault reschedules and emits a retry event with it."""
+        await h.enroll("a")
+        fence = (await h.claim_all())["a"]
+        fault = json.dumps({"type": "RequestError", "message": "timed out"})
+        c = Completion("a", fence, "running", "due", delay=0, error=fault)
+        assert await h.run(h.scripts.complete(c, ttl=0)) == 1
+        assert await h.in_due("a")
+        assert await h.events("a") == ["enrolled", "retry"]
+        entries = await h.redis.xrange(h.keys.events(h.keys.shard("a")))
+        assert entries[-1][1]["error"] == fault
+        assert await h.field("a", "error") is None
+
     async def test_stale_fence_is_refused(self, h: Harness) -> None:
         """A completion with an older fence is STALE and changes nothing."""
         await h.enroll("a")

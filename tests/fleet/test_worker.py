@@ -381,3 +381,68 @@ async def test_claimed_ahead_and_waited_too_long_is_given_back(
     assert w.statistics.requeued >= 1
     assert w.statistics.stale == 0
     assert [status_polls(server, j.id) for j in jobs] == [2, 2, 2]
+
+
+async def test_claim_read_late_is_given_back_unpolled(
+    redis_url: str, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim whose answer the worker reads only after its lease lapsed (its loop paused
+    between Redis's claim and the read: a stall, SIGSTOP) is given back unpolled: no poll
+    after another worker recorded the operation done."""
+    async with FakeLROServer() as server:
+        job = server.add_job(JobScript.success(polls=0))
+        async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+            await fleet.enroll_url(server.status_url(job.id), spec(), operation_id=job.id)
+            limits = lrpoll.Limits(timeout=0.5)
+            late = worker(redis_url, namespace, server, limits=limits, lease_margin=0.2)
+            run = late.scripts.run
+            paused = anyio.Event()
+
+            async def ended() -> bool:
+                op = await fleet.get(job.id)
+                return op is not None and op.done
+
+            async def read_late(redis: Any, calls: Any) -> list[Any]:
+                answers = await run(redis, calls)
+                if not paused.is_set() and any(job.id in a for a in answers if isinstance(a, list)):
+                    paused.set()
+                    await until(ended)  # the lease lapses; another worker ends the operation
+                return answers
+
+            monkeypatch.setattr(late.scripts, "run", read_late)
+            async with running(late):
+                await paused.wait()
+                other = worker(redis_url, namespace, server, limits=limits, lease_margin=0.2)
+                async with running(other):
+                    await wait_done(fleet, [job.id])
+                await until(lambda: late.statistics.stale)  # its claim, written back
+    assert status_polls(server, job.id) == 1
+    assert late.statistics.sent == 0
+    assert late.statistics.requeued == 1  # refused (STALE): the lease had moved on
+    assert other.statistics.completed == 1
+
+
+async def test_timed_out_poll_is_retried_and_recorded(redis_url: str, namespace: str) -> None:
+    """A poll that times out is polled again within its lease, and the fleet records the
+    fault as a retry event (the server may have counted the poll: polling is at least
+    once)."""
+    async with FakeLROServer() as server:
+        job = server.add_job(JobScript.success(polls=0))
+        server.delay_next("*/status", seconds=0.6)
+        async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
+            await fleet.enroll_url(server.status_url(job.id), spec(), operation_id=job.id)
+            w = worker(redis_url, namespace, server, limits=lrpoll.Limits(timeout=0.3))
+            async with running(w):
+                ops = await wait_done(fleet, [job.id])
+            events = []
+            async for event in fleet.events(from_start=True, block=0.1):
+                events.append(event)
+                if event.kind == "done":
+                    break
+    assert ops[job.id].state == "succeeded"
+    assert [e.kind for e in events] == ["enrolled", "retry", "done"]
+    error = json.loads(events[1].error or "")
+    assert error["type"] == "RequestError"
+    assert "timed out" in error["message"]
+    assert status_polls(server, job.id) == 2  # the first, timed out, was counted
+    assert w.statistics.stale == 0

@@ -49,3 +49,57 @@ class TestCompactLastDocument:
             await op.poll_once()
             assert op.progress is None
             assert op.status["progress"] != op.status["progress"]  # NaN
+
+
+class TestIdleRecord:
+    """An idle operation's record holds no extras: what few operations need lives there."""
+
+    async def test_polled_operation_has_no_extras(self, server: FakeLROServer) -> None:
+        """Running answers with whole-percent progress leave no extras and no float of its own."""
+        job = server.add_job(JobScript.slow(progress=[40]))
+        async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
+            op = await scheduler.watch(server.status_url(job.id), export_spec(interval=3600))
+            await op.poll_once()
+            await op.poll_once()
+            rec = record_of(op)
+            assert rec.extras is None
+            assert (rec.result, rec.error, rec.pending, rec.waiter) == (None, None, None, None)
+            assert op.progress == 40.0
+            # A whole percent is one of the shared floats: 100 000 idle operations at 40 %
+            # keep one float between them.
+            assert op.progress is lrpoll_core_percent(40)
+
+    async def test_fault_run_is_kept_and_cleared(self, server: FakeLROServer) -> None:
+        """A transient fault starts a run kept in the extras; the next good answer ends it."""
+        job = server.add_job(JobScript.slow())
+        async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
+            op = await scheduler.watch(server.status_url(job.id), export_spec(interval=3600))
+            server.fail_next("*/status", status=503)
+            await op.poll_once()
+            rec = record_of(op)
+            during = (rec.errors, rec.failing_since)
+            await op.poll_once()
+            after = (rec.errors, rec.failing_since)
+            assert during[0] == 1
+            assert during[1] is not None
+            assert after == (0, None)
+            assert op.state == "running"
+
+    async def test_ended_operation_keeps_its_result(self, server: FakeLROServer) -> None:
+        """The result set at the end is read back through the record."""
+        job = server.add_job(JobScript.success(polls=1))
+        async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
+            op = await scheduler.watch(server.status_url(job.id), export_spec(interval=0.01))
+            result = await op.wait()
+            assert record_of(op).result == result
+            assert record_of(op).error is None
+
+
+def lrpoll_core_percent(n: int) -> float:
+    """The shared float the core reads a whole percentage ``n`` as."""
+    from lrpoll._core import read_progress
+
+    value, warning = read_progress(n)
+    assert warning is None
+    assert value is not None
+    return value
