@@ -80,6 +80,7 @@ INTERNAL: dict[str, dict[str, str]] = {
         "_checkpoint.document": "reached through StepResult.document",
         "_checkpoint.dump": "reached through op.checkpoint()",
         "_checkpoint.encode": "reached through StepResult.checkpoint",
+        "_checkpoint.last_json": "the fleet worker's status field: the text a checkpoint holds",
         "_checkpoint.load": "reached through scheduler.resume()",
         "_checkpoint.spec_from_text": "a fleet's stored spec, checked against its digest",
         "_checkpoint.spec_digest": "how a detached checkpoint (a fleet's) names its spec",
