@@ -18,6 +18,9 @@ Prints one JSON object:
   in processes of their own: not counted), and ``redis_cpu_us_per_poll``, the Redis
   server's CPU time (``INFO cpu``) over the worker's drain, per poll;
 - ``round_trips_per_poll``: Redis pipelines the worker sent per request it sent;
+- ``gc_frozen``: whether both drains ran after `freeze_startup` moved what importing and
+  starting made out of the garbage collector's view, as the worker command does before
+  it runs (``--no-freeze`` leaves it in view);
 - ``redis_bytes_per_op``: Redis ``used_memory`` growth per enrolled operation, over
   ``memory_ops`` operations (with ``checkpoint_bytes``, the size of one checkpoint as
   `lrpoll.checkpoint_for` writes it, and ``stored_checkpoint_bytes``, as the fleet
@@ -44,6 +47,7 @@ from typing import Any
 
 import lrpoll
 from lrpoll.fleet import Fleet, Worker
+from lrpoll.fleet._command import freeze_startup
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -243,6 +247,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="enroll in the fleet's first layout: each checkpoint whole, its spec inside",
     )
+    parser.add_argument(
+        "--no-freeze",
+        action="store_true",
+        help="leave what start-up made in the garbage collector's view (the worker command "
+        "freezes it; by default both drains run after the same freeze)",
+    )
     parser.add_argument("--tiny", action="store_true", help="N = 50, memory over 200")
     args = parser.parse_args(argv)
     if args.tiny:
@@ -252,7 +262,10 @@ def main(argv: list[str] | None = None) -> None:
         try:
             server, base = _start_server()
             try:
+                if not args.no_freeze:
+                    freeze_startup()
                 result = asyncio.run(_run(args, redis_url, base))
+                result["gc_frozen"] = not args.no_freeze
             finally:
                 _stop(server)
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import os
 import signal
@@ -100,14 +101,27 @@ async def _serve(worker: Worker) -> None:
                 return
 
 
+def freeze_startup() -> None:
+    """Move every object made so far out of the garbage collector's view, for good.
+
+    A worker process keeps what importing and configuring made (modules, the worker, its
+    profiles) until it exits; without this, each full collection walks all of it again
+    while polling allocates. A collection first, so no garbage is frozen with them.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``python -m lrpoll.fleet ARGS`` (``worker`` is the one command); the exit status.
 
     SIGINT and SIGTERM stop the worker: polls in flight are abandoned, their leases lapse
-    and other workers poll those operations again. On the way out it writes its
-    statistics as one JSON line to standard output.
+    and other workers poll those operations again. What starting made is frozen out of
+    the garbage collector's view (`freeze_startup`) before the worker runs. On the way
+    out it writes its statistics as one JSON line to standard output.
     """
     worker = build_worker(sys.argv[1:] if argv is None else argv)
+    freeze_startup()
     anyio.run(_serve, worker)
     stats = {"worker": worker.name, **dataclasses.asdict(worker.statistics)}
     sys.stdout.write(json.dumps(stats) + "\n")
