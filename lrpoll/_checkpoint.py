@@ -51,7 +51,7 @@ from . import _exceptions
 from ._core import Succeeded
 from ._exceptions import CheckpointError, LrpollError, SpecError, rebuild
 from ._expr import MAX_JSON_DEPTH, json_depth
-from ._json import RawJSON, compact, dumps_fast, parse_json
+from ._json import RawJSON, compact, dumps_ascii, parse_json
 from ._machine import TERMINAL
 from ._record import CancelSent, OpRecord
 from ._secrets import scrub_values
@@ -242,22 +242,14 @@ def encode(doc: Mapping[str, Any]) -> str:
     encoder does, and a spec that `spec_of` loaded is written from its cached JSON
     text: most of a whole checkpoint is its spec, and it is the same at every step.
     """
-    if dumps_fast is not None:
-        # orjson writes NaN and infinity as null where the standard encoder raises: the
-        # values `document` takes from elsewhere are checked there (`_small`, `_finite`),
-        # its clocks here (a sum is finite only if every term is; one that overflows
-        # takes the standard encoder, which writes it all the same). A non-ASCII text is
-        # written again, escaped.
-        clocks = doc["elapsed"] + doc["saved_at"] + doc["started_at"]
-        clocks += (doc["deadline"] or 0.0) + (doc["due"] or 0.0) + (doc["failing_since"] or 0.0)
-        if math.isfinite(clocks):
-            try:
-                text = dumps_fast(doc)
-            except TypeError:  # what orjson does not write (int keys, huge ints): as before
-                pass
-            else:
-                if text.isascii():
-                    return text.decode("ascii")
+    # orjson writes NaN and infinity as null where the standard encoder raises: the values
+    # `document` takes from elsewhere are checked there (`_small`, `_finite`), its clocks
+    # here (a sum is finite only if every term is; one that overflows takes the standard
+    # encoder, which writes it all the same).
+    clocks = doc["elapsed"] + doc["saved_at"] + doc["started_at"]
+    clocks += (doc["deadline"] or 0.0) + (doc["due"] or 0.0) + (doc["failing_since"] or 0.0)
+    if math.isfinite(clocks) and (text := dumps_ascii(doc)) is not None:
+        return text
     spec = doc.get("spec")
     known = _SPEC_TEXT.get(id(spec))
     if known is None or known[0] is not spec:
@@ -272,14 +264,9 @@ def last_json(doc: Mapping[str, Any]) -> str:
     ASCII, without spaces: the text `encode` writes for it.
     """
     last = doc.get("last")
-    if dumps_fast is not None:
-        try:
-            text = dumps_fast(last)
-        except TypeError:
-            pass
-        else:
-            if text.isascii():
-                return text.decode("ascii")
+    text = dumps_ascii(last)
+    if text is not None:
+        return text
     return _json(last)
 
 

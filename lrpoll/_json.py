@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["RawJSON", "compact", "dumps_fast", "parse_json", "resolve"]
+__all__ = ["RawJSON", "compact", "dumps_ascii", "parse_json", "resolve"]
 
 # A run of 19 digits, found as 19 zeros in the text with every digit made a zero and
 # everything else a space: translate and `in` are linear, where a regex for the run
@@ -25,15 +25,31 @@ _LONG_RUN: Final = b"0" * 19
 _FAST_NESTING: Final = 200
 
 _fast_loads: Callable[[bytes], Any] | None
-#: orjson's ``dumps`` when it is installed (compact, UTF-8, NaN and Infinity as null), else None.
-dumps_fast: Callable[[Any], bytes] | None
+# orjson's ``dumps`` when it is installed (compact, UTF-8, NaN and Infinity as null).
+_fast_dumps: Callable[[Any], bytes] | None
 try:  # the `speed` extra: about five times faster on small status documents
     from orjson import dumps as _orjson_dumps
     from orjson import loads as _orjson_loads
 except ImportError:  # pragma: no cover (orjson is optional)
-    _fast_loads = dumps_fast = None
+    _fast_loads = _fast_dumps = None
 else:
-    _fast_loads, dumps_fast = _orjson_loads, _orjson_dumps
+    _fast_loads, _fast_dumps = _orjson_loads, _orjson_dumps
+
+
+def dumps_ascii(value: Any) -> str | None:
+    """The compact text orjson writes for ``value``, when it is installed, writes it, and it is ASCII.
+
+    None otherwise: orjson is missing, refuses the value (an integer past 64 bits, a
+    non-string key) or writes non-ASCII text; the caller then uses the standard encoder.
+    NaN and infinities come out as ``null``: callers check them first.
+    """
+    if _fast_dumps is None:
+        return None
+    try:
+        text = _fast_dumps(value)
+    except TypeError:
+        return None
+    return text.decode("ascii") if text.isascii() else None
 
 
 def _fast_parse(raw: bytes) -> bool:
@@ -86,14 +102,14 @@ def compact(raw: bytes) -> tuple[Any, str] | None:
     parsed holds no NaN, infinity or integer past 64 bits, so encoding it back loses
     nothing.
     """
-    if _fast_loads is None or dumps_fast is None or not _fast_parse(raw):
+    if _fast_loads is None or not _fast_parse(raw):
         return None
     try:
         doc = _fast_loads(raw)
     except ValueError:
         return None
-    text = dumps_fast(doc)
-    return (doc, text.decode("ascii")) if text.isascii() else None
+    text = dumps_ascii(doc)
+    return None if text is None else (doc, text)
 
 
 class RawJSON:
