@@ -37,7 +37,7 @@ else:
 
 
 def dumps_ascii(value: Any) -> str | None:
-    """The orjson's compact ASCII text of ``value``, when it is installed and can write it.
+    """The compact ASCII text orjson writes for ``value``, when it is installed and can write it.
 
     None otherwise: orjson is missing, refuses the value (an integer past 64 bits, a
     non-string key) or writes non-ASCII text; the caller then uses the standard encoder.
