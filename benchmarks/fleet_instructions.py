@@ -32,10 +32,8 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from typing import Any
@@ -43,12 +41,12 @@ from typing import Any
 import lrpoll
 from benchmarks.fastserver import pin_to_cpu
 from benchmarks.fleet import _spec, _start_redis, _stop, _urls
-from benchmarks.run import ROOT, fast_server
+from benchmarks.instructions import callgrind
+from benchmarks.run import fast_server
 from lrpoll.fleet import Fleet, Worker
 
 SLOTS = 100
 KEEP: str | None = None  # --keep: a directory to copy each run's callgrind file to
-_COLLECTED = re.compile(r"Collected\s*:\s*([0-9,]+)")
 
 
 async def _enroll(redis_url: str, namespace: str, base: str, tag: str, n: int, polls: int) -> None:
@@ -101,37 +99,14 @@ def _count_once(
     """Instructions of one worker process under callgrind, draining ``ops`` x ``polls``."""
     tag = f"{namespace}p{polls}"  # fresh ids: the server counts polls per id
     asyncio.run(_enroll(redis_url, namespace, base, tag, ops, polls))
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={tmp}/out",
-            os.path.realpath(sys.executable),
-            "-m",
-            "benchmarks.fleet_instructions",
-            "--child",
-            "--redis",
-            redis_url,
-            "--namespace",
-            namespace,
-            "--base",
-            base,
-            "--total",
-            str(ops * polls),
-        ]
-        if cpu is not None:
-            cmd += ["--cpu", str(cpu)]
-        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
-        if KEEP is not None:
-            shutil.copy(f"{tmp}/out", os.path.join(KEEP, f"callgrind.{namespace}.p{polls}"))
-    found = _COLLECTED.search(done.stderr)
-    if done.returncode != 0 or found is None:
-        tail = "\n".join(done.stderr.strip().splitlines()[-8:])
-        raise RuntimeError(f"the worker failed:\n{tail}")
+    args = ["benchmarks.fleet_instructions", "--child", "--redis", redis_url]
+    args += ["--namespace", namespace, "--base", base, "--total", str(ops * polls)]
+    keep = None if KEEP is None else os.path.join(KEEP, f"callgrind.{namespace}.p{polls}")
+    instructions, done = callgrind(args, cpu, "the worker", keep=keep)
     stats = json.loads(done.stdout.strip().splitlines()[-1])
     if stats["sent"] != ops * polls or stats["stale"] or stats["requeued"]:
         raise _Unclean(str(stats))
-    return int(found.group(1).replace(",", ""))
+    return instructions
 
 
 def measure(ops: int, small: int, large: int, repeat: int, pin: bool) -> list[int]:

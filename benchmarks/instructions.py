@@ -133,35 +133,37 @@ def _child(args: argparse.Namespace) -> None:
         asyncio.run(coro)
 
 
-def _count(name: str, loop: str, port: int, ops: int, polls: int, cpu: int | None) -> int:
-    """Instructions of one child run under callgrind."""
+def callgrind(
+    args: list[str], cpu: int | None, what: str, *, keep: str | None = None
+) -> tuple[int, subprocess.CompletedProcess[str]]:
+    """Run ``python -m ARGS`` under callgrind: its instructions and the finished process.
+
+    ``cpu`` pins it (the child's ``--cpu``); ``keep`` is a path to copy callgrind's file to.
+
+    Raises:
+        RuntimeError: naming ``what``, when the run failed or callgrind gave no total.
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={tmp}/out",
-            os.path.realpath(sys.executable),
-            "-m",
-            "benchmarks.instructions",
-            "--child",
-            name,
-            "--port",
-            str(port),
-            "--loop",
-            loop,
-            "--ops",
-            str(ops),
-            "--polls",
-            str(polls),
-        ]
+        out = os.path.join(tmp, "out")
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+        cmd += [os.path.realpath(sys.executable), "-m", *args]
         if cpu is not None:
             cmd += ["--cpu", str(cpu)]
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
-        found = _COLLECTED.search(done.stderr)
-        if done.returncode != 0 or found is None:
-            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
-            raise RuntimeError(f"{name} on {loop} failed:\n{tail}")
-        return int(found.group(1).replace(",", ""))
+        if keep is not None:
+            shutil.copy(out, keep)
+    found = _COLLECTED.search(done.stderr)
+    if done.returncode != 0 or found is None:
+        tail = "\n".join(done.stderr.strip().splitlines()[-8:])
+        raise RuntimeError(f"{what} failed:\n{tail}")
+    return int(found.group(1).replace(",", "")), done
+
+
+def _count(name: str, loop: str, port: int, ops: int, polls: int, cpu: int | None) -> int:
+    """Instructions of one child run under callgrind."""
+    args = ["benchmarks.instructions", "--child", name, "--port", str(port), "--loop", loop]
+    args += ["--ops", str(ops), "--polls", str(polls)]
+    return callgrind(args, cpu, f"{name} on {loop}")[0]
 
 
 def measure(
