@@ -40,7 +40,7 @@ from typing import Any
 from benchmarks.fastserver import pin_to_cpu
 from benchmarks.run import ROOT, fast_server
 
-CONTENDERS = ("ceil", "transport", "lean", "lrpoll")
+CONTENDERS = ("ceil", "transport", "transport-lean", "lean", "lrpoll", "lrpoll-lean")
 SLOTS = 100
 _COLLECTED = re.compile(r"Collected\s*:\s*([0-9,]+)")
 
@@ -80,6 +80,26 @@ async def _transport(base: str, ops: int, polls: int, tag: str) -> None:
         await asyncio.gather(*(requester() for _ in range(SLOTS)))
 
 
+async def _transport_lean(base: str, ops: int, polls: int, tag: str) -> None:
+    from yarl import URL
+
+    import lrpoll
+    from lrpoll._lean import LeanSender
+
+    sender = LeanSender(limits=lrpoll.Limits(), slots=SLOTS)
+    url = URL(f"{base}/op/{tag}ceil", encoded=True)
+    per_worker = ops * polls // SLOTS
+    async with lrpoll.Transport.open(base, sender=sender) as transport:
+
+        async def requester() -> None:
+            for _ in range(per_worker):
+                answer = await transport.request("GET", url)
+                if answer.fault is not None:
+                    raise answer.fault
+
+        await asyncio.gather(*(requester() for _ in range(SLOTS)))
+
+
 async def _lean(base: str, ops: int, polls: int, tag: str) -> None:
     import aiohttp
 
@@ -97,7 +117,7 @@ async def _lean(base: str, ops: int, polls: int, tag: str) -> None:
         await asyncio.gather(*(operation(i) for i in range(ops)))
 
 
-async def _lrpoll(base: str, ops: int, polls: int, tag: str) -> None:
+async def _lrpoll(base: str, ops: int, polls: int, tag: str, lean_http: bool = False) -> None:
     import lrpoll
 
     spec = lrpoll.PollSpec(
@@ -107,7 +127,12 @@ async def _lrpoll(base: str, ops: int, polls: int, tag: str) -> None:
         done="status == 'done'",
         progress="progress",
     )
-    async with lrpoll.Scheduler(base_url=base, slots=SLOTS) as scheduler:
+    sender = None
+    if lean_http:
+        from lrpoll._lean import LeanSender
+
+        sender = LeanSender(slots=SLOTS)
+    async with lrpoll.Scheduler(base_url=base, slots=SLOTS, sender=sender) as scheduler:
         handles = [
             await scheduler.watch(f"/op/{tag}{i}?done_after={polls}", spec) for i in range(ops)
         ]
@@ -116,7 +141,18 @@ async def _lrpoll(base: str, ops: int, polls: int, tag: str) -> None:
                 raise RuntimeError(f"{op.id} ended {op.state}: {op.error!r}")
 
 
-_RUNNERS = {"ceil": _ceil, "transport": _transport, "lean": _lean, "lrpoll": _lrpoll}
+async def _lrpoll_lean(base: str, ops: int, polls: int, tag: str) -> None:
+    await _lrpoll(base, ops, polls, tag, lean_http=True)
+
+
+_RUNNERS = {
+    "ceil": _ceil,
+    "transport": _transport,
+    "transport-lean": _transport_lean,
+    "lean": _lean,
+    "lrpoll": _lrpoll,
+    "lrpoll-lean": _lrpoll_lean,
+}
 
 
 def _child(args: argparse.Namespace) -> None:

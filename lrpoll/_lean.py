@@ -1,0 +1,349 @@
+"""`LeanSender`: HTTP/1.1 over asyncio's own transports, for a cheaper poll than aiohttp's.
+
+A status poll is one small request on a keep-alive connection. aiohttp's
+``ClientSession.request`` spends most of a saturated poll's CPU building, tracing and
+tearing down the objects around that request; this sender writes the request's bytes
+and reads the answer with `lrpoll._h1.ResponseReader`, and nothing else. It keeps the
+`Sender` contract whole: no redirects followed, nothing added but ``Host``,
+``Accept``, ``Accept-Encoding``, ``User-Agent`` and a body's ``Content-Type`` /
+``Content-Length``; the body held to the cap after decoding; `SendFault` and
+`BodyTooLarge` for everything else. The transport above it still does every check.
+
+What it does not do: proxies (aiohttp ignores the environment's too, by default),
+HTTP/2, cookies, ``Expect: 100-continue``. Connections: at most ``slots`` open, and
+``per_host`` per origin, reused most recent first, closed after ``keepalive`` idle
+seconds. An idempotent request (``GET``, ``HEAD``, ``PUT``, ``DELETE``, ``OPTIONS``)
+that finds its reused connection closed by the server before any byte of an answer is
+sent once more on a new connection, as browsers do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections import deque
+from typing import TYPE_CHECKING, Final
+from urllib.parse import urlencode
+
+from ._h1 import ResponseReader, request_head
+from ._sender import Limits, RawResponse, SendFault
+
+if TYPE_CHECKING:
+    from yarl import URL
+
+    from ._sender import RawRequest
+
+__all__ = ["LeanSender"]
+
+_IDEMPOTENT: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+Key = tuple[str, str, int]
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP (or TLS) connection, carrying one request at a time."""
+
+    __slots__ = ("idle_since", "key", "pool", "reader", "reused", "transport", "waiter")
+
+    def __init__(self, pool: _Pool, key: Key) -> None:
+        self.pool = pool
+        self.key = key
+        self.transport: asyncio.Transport | None = None
+        self.reader: ResponseReader | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.reused = False
+        self.idle_since = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        reader, waiter = self.reader, self.waiter
+        if reader is None or waiter is None or waiter.done():
+            self.close()  # bytes nobody asked for: the connection is spent
+            return
+        try:
+            if reader.feed(data):
+                waiter.set_result(None)
+        # SendFault and BodyTooLarge; anything else too, so that no fault of the reader
+        # leaves the request waiting for its timeout.
+        except Exception as exc:  # noqa: BLE001
+            waiter.set_exception(exc)
+
+    def eof_received(self) -> bool:
+        return False  # close the transport
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            self.pool.lost(self)
+        reader, waiter = self.reader, self.waiter
+        if reader is not None and waiter is not None and not waiter.done():
+            try:
+                reader.feed_eof()
+                waiter.set_result(None)
+            except Exception as err:  # noqa: BLE001 (as in data_received)
+                waiter.set_exception(err)
+
+    @property
+    def closed(self) -> bool:
+        return self.transport is None or self.transport.is_closing()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class _Pool:
+    """Open connections by origin: at most ``slots`` in all, ``per_host`` per origin."""
+
+    def __init__(self, slots: int, per_host: int, limits: Limits, keepalive: float) -> None:
+        self.slots = slots
+        self.per_host = per_host
+        self.limits = limits
+        self.keepalive = keepalive
+        self.idle: dict[Key, list[_Connection]] = {}
+        self.open: dict[Key, int] = {}
+        self.total = 0
+        self.opened = 0
+        self.waiters: deque[asyncio.Future[None]] = deque()
+        self.all: set[_Connection] = set()
+        self._ssl: ssl.SSLContext | None = None
+
+    def _room(self, key: Key) -> bool:
+        if self.total >= self.slots:
+            return False
+        return not self.per_host or self.open.get(key, 0) < self.per_host
+
+    async def acquire(self, key: Key, host: str) -> _Connection:
+        loop = asyncio.get_running_loop()
+        while True:
+            idle = self.idle.get(key)
+            while idle:
+                conn = idle.pop()
+                if conn.closed:
+                    continue
+                if loop.time() - conn.idle_since > self.keepalive:
+                    conn.close()
+                    continue
+                conn.reused = True
+                return conn
+            if self._room(key):
+                return await self._connect(key, host)
+            waiter = loop.create_future()
+            self.waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if not waiter.done() or waiter.cancelled():
+                    self._drop_waiter(waiter)
+
+    def _drop_waiter(self, waiter: asyncio.Future[None]) -> None:
+        try:
+            self.waiters.remove(waiter)
+        except ValueError:
+            self._wake()  # it was woken, then cancelled: pass the turn on
+
+    async def _connect(self, key: Key, host: str) -> _Connection:
+        scheme, _, port = key
+        self.total += 1
+        self.open[key] = self.open.get(key, 0) + 1
+        conn = _Connection(self, key)
+        self.all.add(conn)
+        loop = asyncio.get_running_loop()
+        ssl_ctx = None
+        if scheme == "https":
+            if self._ssl is None:
+                self._ssl = ssl.create_default_context()
+            ssl_ctx = self._ssl
+        try:
+            async with asyncio.timeout(self.limits.connect_timeout):
+                await loop.create_connection(
+                    lambda: conn,
+                    host,
+                    port,
+                    ssl=ssl_ctx,
+                    server_hostname=host if ssl_ctx else None,
+                )
+        except BaseException as exc:
+            self._forget(conn)
+            self._wake()
+            if isinstance(exc, (OSError, TimeoutError, ssl.SSLError)):
+                kind = "connect timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+                raise SendFault(kind, sent=False) from None
+            raise
+        self.opened += 1
+        return conn
+
+    def _forget(self, conn: _Connection) -> None:
+        if conn in self.all:
+            self.all.discard(conn)
+            self.total -= 1
+            left = self.open[conn.key] - 1
+            if left:
+                self.open[conn.key] = left
+            else:
+                del self.open[conn.key]
+
+    def lost(self, conn: _Connection) -> None:
+        """A connection closed (either side): its place is free."""
+        self._forget(conn)
+        self._wake()
+
+    def release(self, conn: _Connection, *, reuse: bool) -> None:
+        """Give ``conn`` back after a request; closed unless ``reuse``."""
+        conn.reader = None
+        conn.waiter = None
+        if reuse and not conn.closed:
+            conn.idle_since = asyncio.get_running_loop().time()
+            self.idle.setdefault(conn.key, []).append(conn)
+            self._wake()
+        else:
+            conn.close()  # connection_lost frees its place
+
+    def _wake(self) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def close(self) -> None:
+        for conn in list(self.all):
+            conn.close()
+        self.idle.clear()
+
+
+class LeanSender:
+    """Sends requests over HTTP/1.1 keep-alive connections of its own, without aiohttp.
+
+    Args:
+        limits: the timeouts.
+        slots: connections open at once (requests beyond wait for one).
+        per_host: connections per origin (0: ``limits.per_host``, and 0 there too: none
+            beyond ``slots``).
+        keepalive: seconds an idle connection is kept for reuse.
+        user_agent: the ``User-Agent`` sent unless a request names its own.
+
+    Attributes:
+        opened: connections opened so far.
+    """
+
+    owned = True
+
+    def __init__(
+        self,
+        *,
+        limits: Limits | None = None,
+        slots: int = 100,
+        per_host: int = 0,
+        keepalive: float = 15.0,
+        user_agent: str = "lrpoll",
+    ) -> None:
+        if slots < 1:
+            raise ValueError("slots must be at least 1")
+        self.limits = limits or Limits()
+        self._pool = _Pool(slots, per_host or self.limits.per_host, self.limits, keepalive)
+        self._user_agent = user_agent
+
+    @property
+    def opened(self) -> int:
+        """Connections opened so far."""
+        return self._pool.opened
+
+    def implicit_credentials(self, url: URL) -> str | None:
+        """None: this sender adds no credentials of its own (no default headers, no jar)."""
+        return None
+
+    async def send(self, request: RawRequest) -> RawResponse:
+        """Send one request, read its body up to ``request.max_body``.
+
+        Raises:
+            SendFault: for connect errors, timeouts, resets and malformed responses.
+            BodyTooLarge: when the body passes the cap.
+        """
+        url = request.url
+        scheme = url.scheme
+        host = url.raw_host
+        if scheme not in _DEFAULT_PORTS or not host:
+            raise SendFault(f"cannot send to {scheme or 'a relative'} URL", sent=False)
+        port = url.explicit_port or _DEFAULT_PORTS[scheme]
+        key = (scheme, host, port)
+        data = self._encode(request)
+        try:
+            async with asyncio.timeout(self.limits.timeout):
+                conn = await self._pool.acquire(key, host)
+                try:
+                    return await self._exchange(conn, request, data)
+                except _Stale:
+                    if request.method not in _IDEMPOTENT:
+                        raise
+                conn = await self._pool.acquire(key, host)
+                return await self._exchange(conn, request, data)
+        except TimeoutError:
+            raise SendFault("timed out") from None
+
+    def _encode(self, request: RawRequest) -> bytes:
+        headers = {
+            "Accept": "*/*",
+            "Accept-Encoding": "gzip, deflate",
+            "User-Agent": self._user_agent,
+        }
+        body = b""
+        if request.form is not None:
+            body = urlencode(dict(request.form)).encode("ascii")
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif request.json is not None:
+            body = json.dumps(request.json).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        if body or request.method in ("POST", "PUT", "PATCH"):
+            headers["Content-Length"] = str(len(body))
+        given = {k.lower() for k in request.headers}
+        if given:
+            headers = {k: v for k, v in headers.items() if k.lower() not in given}
+            headers.update(request.headers)
+        url = request.url
+        try:
+            head = request_head(
+                request.method, url.raw_path_qs, url.host_port_subcomponent or "", headers
+            )
+        except ValueError as exc:
+            raise SendFault(str(exc), sent=False) from None
+        return head + body
+
+    async def _exchange(self, conn: _Connection, request: RawRequest, data: bytes) -> RawResponse:
+        reader = ResponseReader(head=request.method == "HEAD", cap=request.max_body)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        conn.reader, conn.waiter = reader, waiter
+        reused = conn.reused
+        ok = False
+        try:
+            transport = conn.transport
+            if transport is None or transport.is_closing():
+                raise _Stale() if reused else SendFault("connection closed")
+            transport.write(data)
+            await waiter
+            ok = True
+        except _Stale:
+            raise
+        except SendFault:
+            if reused and not reader.started:
+                raise _Stale() from None
+            raise
+        finally:
+            self._pool.release(conn, reuse=ok and reader.keep_alive)
+        return RawResponse(reader.status, reader.headers, reader.body)
+
+    async def aclose(self) -> None:
+        """Close every connection."""
+        self._pool.close()
+        await asyncio.sleep(0)  # let the transports' close callbacks run
+
+
+class _Stale(SendFault):
+    """A reused connection the server had closed: nothing of an answer arrived."""
+
+    def __init__(self) -> None:
+        super().__init__("server closed a kept-alive connection before answering")
