@@ -85,6 +85,7 @@ class ResponseReader:
         "_decoder",
         "_head",
         "_remaining",
+        "_scanned",
         "_size",
         "_state",
         "done",
@@ -100,6 +101,7 @@ class ResponseReader:
         self._buf = b""
         self._state = _HEAD
         self._remaining = 0
+        self._scanned = 0
         self._chunks: list[bytes] = []
         self._size = 0
         self._decoder: _Decoder | None = None
@@ -178,15 +180,21 @@ class ResponseReader:
     # -- the head -------------------------------------------------------------------
 
     def _read_head(self, buf: bytes) -> bytes:
-        end, sep = buf.find(b"\r\n\r\n"), 4
-        bare = buf.find(b"\n\n")  # bare LF line ends, as lenient clients accept
+        # Search only the bytes not searched yet (and the 3 before them, where a split
+        # terminator starts): a head trickled a byte at a time must not cost its square.
+        start = max(self._scanned - 3, 0)
+        end, sep = buf.find(b"\r\n\r\n", start), 4
+        bare = buf.find(b"\n\n", start)  # bare LF line ends, as lenient clients accept
         if bare >= 0 and (end < 0 or bare < end):
             end, sep = bare, 2
         if end < 0:
-            if len(buf) > MAX_HEAD:
+            # MAX_HEAD bytes of head may be followed by 3 bytes of a terminator not whole yet.
+            if len(buf) > MAX_HEAD + 3:
                 raise _malformed(f"response head over {MAX_HEAD} bytes")
             self._buf = buf
+            self._scanned = len(buf)
             return b""
+        self._scanned = 0
         if end > MAX_HEAD:
             raise _malformed(f"response head over {MAX_HEAD} bytes")
         self._parse_head(buf[:end])
