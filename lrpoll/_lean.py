@@ -136,9 +136,11 @@ class _Pool:
             self.waiters.append(waiter)
             try:
                 await waiter
-            finally:
-                if not waiter.done() or waiter.cancelled():
-                    self._drop_waiter(waiter)
+            except BaseException:
+                # Cancelled while queued, or woken and then cancelled before taking the
+                # turn (cancel() cannot undo the wake): either way, not waiting any more.
+                self._drop_waiter(waiter)
+                raise
 
     def _drop_waiter(self, waiter: asyncio.Future[None]) -> None:
         try:
