@@ -130,7 +130,7 @@ class _Pool:
                     continue
                 conn.reused = True
                 return conn
-            if self._room(key):
+            if self._room(key) or self._evict_for(key):
                 return await self._connect(key, host)
             waiter = loop.create_future()
             self.waiters.append(waiter)
@@ -141,6 +141,28 @@ class _Pool:
                 # turn (cancel() cannot undo the wake): either way, not waiting any more.
                 self._drop_waiter(waiter)
                 raise
+
+    def _evict_for(self, key: Key) -> bool:
+        """Close the longest idle connection to another origin, if that makes room for ``key``.
+
+        Idle connections hold their slots: without this, a request to an origin with no
+        connection of its own would wait for a slot that no request is going to free.
+        """
+        if self.per_host and self.open.get(key, 0) >= self.per_host:
+            return False
+        oldest: _Connection | None = None
+        for conns in self.idle.values():
+            for conn in conns:  # oldest first
+                if not conn.closed:
+                    if oldest is None or conn.idle_since < oldest.idle_since:
+                        oldest = conn
+                    break
+        if oldest is None:
+            return False
+        self.idle[oldest.key].remove(oldest)
+        self._forget(oldest)
+        oldest.close()
+        return True
 
     def _drop_waiter(self, waiter: asyncio.Future[None]) -> None:
         try:
