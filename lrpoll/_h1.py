@@ -47,9 +47,11 @@ def request_head(method: str, target: str, host: str, headers: dict[str, str]) -
     percent-encoded, so nothing a server handed over (a ``Location``) can split the line.
 
     Raises:
-        ValueError: for a header name that is not a token, or a value holding CR, LF or
-            NUL.
+        ValueError: for a header name that is not a token, or a value (``host`` too)
+            holding CR, LF or NUL.
     """
+    if _BAD_VALUE.search(host):
+        raise ValueError("invalid request header 'Host'")
     if _UNSAFE_TARGET.search(target):
         target = _UNSAFE_TARGET.sub(
             lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8")), target

@@ -324,15 +324,18 @@ class LeanSender:
             headers["Content-Type"] = "application/json"
         if body or request.method in ("POST", "PUT", "PATCH"):
             headers["Content-Length"] = str(len(body))
+        url = request.url
+        host = url.host_port_subcomponent or ""
         given = {k.lower() for k in request.headers}
         if given:
             headers = {k: v for k, v in headers.items() if k.lower() not in given}
-            headers.update(request.headers)
-        url = request.url
+            for name, value in request.headers.items():
+                if name.lower() == "host":
+                    host = value  # the caller's Host replaces the URL's, as in aiohttp
+                else:
+                    headers[name] = value
         try:
-            head = request_head(
-                request.method, url.raw_path_qs, url.host_port_subcomponent or "", headers
-            )
+            head = request_head(request.method, url.raw_path_qs, host, headers)
         except ValueError as exc:
             raise SendFault(str(exc), sent=False) from None
         return head + body
