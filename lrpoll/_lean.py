@@ -216,6 +216,12 @@ class _Pool:
         self._forget(conn)
         self._wake()
 
+    def drop_idle(self, key: Key) -> None:
+        """Close the idle connections to ``key``'s origin."""
+        for conn in self.idle.pop(key, ()):
+            self._forget(conn)
+            conn.close()
+
     def release(self, conn: _Connection, *, reuse: bool) -> None:
         """Give ``conn`` back after a request; closed unless ``reuse``."""
         conn.reader = None
@@ -304,6 +310,9 @@ class LeanSender:
                 except _Stale:
                     if request.method not in _IDEMPOTENT:
                         raise
+                # The origin's other idle connections are as old and as suspect (a restart,
+                # a NAT's idle timeout kill them all): the retry goes on a new connection.
+                self._pool.drop_idle(key)
                 conn = await self._pool.acquire(key, host)
                 return await self._exchange(conn, request, data)
         except TimeoutError:

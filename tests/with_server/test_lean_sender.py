@@ -322,6 +322,31 @@ class TestKeepAlive:
             (method, b'{"x": 1}'),
         ]
 
+    async def test_retry_goes_on_a_new_connection_not_another_idle_one(
+        self, raw: StartRaw, lean: MakeLean
+    ) -> None:
+        """When every kept connection is dead (a restart, a NAT's idle timeout), the retry
+        still succeeds: it goes on a new connection, not on the next dead idle one."""
+        two = asyncio.Event()
+
+        async def handler(conn: Conn) -> None:
+            if conn.index <= 2:
+                await conn.read_request()
+                if conn.index == 2:
+                    two.set()
+                await two.wait()  # two connections open at once
+                await conn.write(ok())
+                await conn.read_request()
+                return  # dead: closed on the next request, unanswered
+            while await conn.read_request() is not None:
+                await conn.write(ok(b"fresh"))
+
+        server = await raw(handler)
+        sender = lean()
+        await asyncio.gather(sender.send(get(server.url)), sender.send(get(server.url)))
+        assert (await sender.send(get(server.url))).body == b"fresh"
+        assert (sender.opened, server.accepted) == (3, 3)
+
     async def test_first_request_closed_unanswered_is_not_retried(
         self, raw: StartRaw, lean: MakeLean
     ) -> None:
@@ -622,6 +647,19 @@ class TestExchange:
             b"",
             False,
         )
+
+    async def test_callers_host_replaces_the_urls(self, serve: Serve, lean: MakeLean) -> None:
+        """A Host header in the request is sent instead of the URL's, once, as aiohttp does."""
+        hosts: list[list[str]] = []
+
+        async def status(request: web.Request) -> web.Response:
+            hosts.append(request.headers.getall("Host"))
+            return web.Response(body=b"{}")
+
+        base = await serve(web.get("/status", status))
+        request = RawRequest("GET", URL(base + "/status"), {"host": "api.example"})
+        assert (await lean().send(request)).http_status == 200
+        assert hosts == [["api.example"]]
 
     async def test_head_answer_has_no_body(self, serve: Serve, lean: MakeLean) -> None:
         """HEAD reads no body even where aiohttp.web states a Content-Length; the next works."""
