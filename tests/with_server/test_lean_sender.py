@@ -270,6 +270,40 @@ class TestKeepAlive:
         assert (await sender.send(get(server.url))).http_status == 200
         assert (sender.opened, server.accepted) == (2, 2)
 
+    async def test_connection_idle_past_keepalive_is_closed_not_reused(
+        self, raw: StartRaw, lean: MakeLean
+    ) -> None:
+        """A connection idle longer than ``keepalive`` seconds is closed; the next is new."""
+        server = await raw(answering())
+        sender = lean(keepalive=15.0)
+        await sender.send(get(server.url))
+        await asyncio.sleep(10.0)
+        await sender.send(get(server.url))
+        assert server.accepted == 1
+        await asyncio.sleep(16.0)
+        await sender.send(get(server.url))
+        assert (sender.opened, server.accepted) == (2, 2)
+        await server.wait_for(lambda: server.client_closed == 1)
+
+    async def test_bytes_on_an_idle_connection_spend_it(
+        self, raw: StartRaw, lean: MakeLean
+    ) -> None:
+        """Bytes a server sends on an idle connection, unasked, make the client drop it."""
+
+        async def handler(conn: Conn) -> None:
+            await conn.read_request()
+            await conn.write(ok())
+            if conn.index == 1:
+                await conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly")
+            await conn.until_closed()
+
+        server = await raw(handler)
+        sender = lean()
+        await sender.send(get(server.url))
+        await server.wait_for(lambda: server.client_closed == 1)
+        assert (await sender.send(get(server.url))).body == b"{}"
+        assert (sender.opened, server.accepted) == (2, 2)
+
     @pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "DELETE", "OPTIONS"])
     async def test_reused_connection_closed_unanswered_is_retried_when_idempotent(
         self, raw: StartRaw, lean: MakeLean, method: str
