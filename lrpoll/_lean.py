@@ -13,13 +13,15 @@ What it does not do: proxies (aiohttp ignores the environment's too, by default)
 HTTP/2, cookies, ``Expect: 100-continue``. Connections: at most ``slots`` open, and
 ``per_host`` per origin, reused most recent first, closed after ``keepalive`` idle
 seconds. An idempotent request (``GET``, ``HEAD``, ``PUT``, ``DELETE``, ``OPTIONS``)
-that finds its reused connection closed by the server before any byte of an answer is
-sent once more on a new connection, as browsers do.
+whose connection closes before the whole answer came is sent once more, on another
+connection, as aiohttp does: a kept-alive connection the server closed meanwhile is not
+a fault, and a drop counts the same under either sender.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import ssl
 from collections import deque
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LeanSender"]
 
-_IDEMPOTENT: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 Key = tuple[str, str, int]
@@ -45,7 +47,7 @@ Key = tuple[str, str, int]
 class _Connection(asyncio.Protocol):
     """One TCP (or TLS) connection, carrying one request at a time."""
 
-    __slots__ = ("idle_since", "key", "pool", "reader", "reused", "transport", "waiter")
+    __slots__ = ("idle_since", "key", "pool", "reader", "transport", "waiter")
 
     def __init__(self, pool: _Pool, key: Key) -> None:
         self.pool = pool
@@ -53,7 +55,6 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.reader: ResponseReader | None = None
         self.waiter: asyncio.Future[None] | None = None
-        self.reused = False
         self.idle_since = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -84,6 +85,8 @@ class _Connection(asyncio.Protocol):
             try:
                 reader.feed_eof()
                 waiter.set_result(None)
+            except SendFault as fault:
+                waiter.set_exception(_Disconnected(str(fault)))
             except Exception as err:  # noqa: BLE001 (as in data_received)
                 waiter.set_exception(err)
 
@@ -128,7 +131,6 @@ class _Pool:
                 if loop.time() - conn.idle_since > self.keepalive:
                     conn.close()
                     continue
-                conn.reused = True
                 return conn
             if self._room(key):
                 return await self._connect(key, host)
@@ -148,6 +150,8 @@ class _Pool:
 
     async def _connect(self, key: Key, host: str) -> _Connection:
         scheme, _, port = key
+        if not _resolvable(host):
+            raise SendFault(f"invalid host {host[:80]!r}", sent=False)
         self.total += 1
         self.open[key] = self.open.get(key, 0) + 1
         conn = _Connection(self, key)
@@ -277,7 +281,7 @@ class LeanSender:
                 conn = await self._pool.acquire(key, host)
                 try:
                     return await self._exchange(conn, request, data)
-                except _Stale:
+                except _Disconnected:
                     if request.method not in _IDEMPOTENT:
                         raise
                 conn = await self._pool.acquire(key, host)
@@ -317,21 +321,14 @@ class LeanSender:
         reader = ResponseReader(head=request.method == "HEAD", cap=request.max_body)
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         conn.reader, conn.waiter = reader, waiter
-        reused = conn.reused
         ok = False
         try:
             transport = conn.transport
             if transport is None or transport.is_closing():
-                raise _Stale() if reused else SendFault("connection closed")
+                raise _Disconnected("server closed the connection before answering")
             transport.write(data)
             await waiter
             ok = True
-        except _Stale:
-            raise
-        except SendFault:
-            if reused and not reader.started:
-                raise _Stale() from None
-            raise
         finally:
             self._pool.release(conn, reuse=ok and reader.keep_alive)
         return RawResponse(reader.status, reader.headers, reader.body)
@@ -342,8 +339,25 @@ class LeanSender:
         await asyncio.sleep(0)  # let the transports' close callbacks run
 
 
-class _Stale(SendFault):
-    """A reused connection the server had closed: nothing of an answer arrived."""
+def _resolvable(host: str) -> bool:
+    """False for a numeric host that is not a canonical IP address.
 
-    def __init__(self) -> None:
-        super().__init__("server closed a kept-alive connection before answering")
+    The resolver reads ``2130706433``, ``0x7f.1`` or ``127.1`` as 127.0.0.1; aiohttp
+    refuses such hosts, and so does this sender (no top-level domain is all digits).
+    """
+    last = host.rstrip(".").rsplit(".", 1)[-1].lower()
+    if not last or not (last.isdigit() or last.startswith("0x")):
+        return True
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class _Disconnected(SendFault):
+    """The connection closed before the whole answer came.
+
+    An idempotent request is then sent once more, on another connection (as aiohttp
+    does; RFC 9112 §9.3.1).
+    """
