@@ -36,6 +36,17 @@ def pytest_configure(config: pytest.Config) -> None:
         _default_to_lean()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``LRPOLL_TEST_HTTP=lean``, skip the tests of aiohttp's sender itself."""
+    del config
+    if os.environ.get("LRPOLL_TEST_HTTP") != "lean":
+        return
+    skip = pytest.mark.skip(reason="asserts aiohttp's sender; LRPOLL_TEST_HTTP=lean")
+    for item in items:
+        if item.get_closest_marker("aiohttp_sender") is not None:
+            item.add_marker(skip)
+
+
 def _default_to_lean() -> None:
     """With ``LRPOLL_TEST_HTTP=lean``, every sender lrpoll builds itself is a `LeanSender`.
 
