@@ -14,6 +14,7 @@ import anyio
 import pytest
 
 import lrpoll
+from lrpoll._aiohttp import AiohttpSender
 from lrpoll.fleet import Fleet, FleetOperation, Worker
 from lrpoll.testing import FakeLROServer, JobScript
 from tests.helpers import export_spec
@@ -98,9 +99,8 @@ async def test_same_results_as_the_scheduler(
             w = worker(redis_url, namespace, server, slots=8, http=http)
             async with running(w):
                 ops = await wait_done(fleet, [j.id for j in fleet_jobs])
-                assert all(
-                    type(t.sender).__name__ != "LeanSender" for t in w._transports.values()
-                ) == (http == "aiohttp")
+                senders = {type(t.sender) for t in w._transports.values()}
+                assert senders == {lrpoll.LeanSender if http == "lean" else AiohttpSender}
             assert await fleet.counts() == {"due": 0, "leased": 0, "stale": 0}
         local: list[tuple[lrpoll.Operation, Any]] = []
         async with lrpoll.Scheduler(base_url=server.base_url, http=http) as scheduler:
