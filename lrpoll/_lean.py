@@ -21,6 +21,7 @@ a fault, and a drop counts the same under either sender.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import ssl
@@ -138,15 +139,14 @@ class _Pool:
             self.waiters.append(waiter)
             try:
                 await waiter
-            finally:
-                if not waiter.done() or waiter.cancelled():
-                    self._drop_waiter(waiter)
-
-    def _drop_waiter(self, waiter: asyncio.Future[None]) -> None:
-        try:
-            self.waiters.remove(waiter)
-        except ValueError:
-            self._wake()  # it was woken, then cancelled: pass the turn on
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # woken, then cancelled before it ran: pass the turn on
+                else:
+                    waiter.cancel()
+                    with contextlib.suppress(ValueError):  # _wake may have dropped it
+                        self.waiters.remove(waiter)
+                raise
 
     async def _connect(self, key: Key, host: str) -> _Connection:
         scheme, _, port = key
@@ -251,6 +251,7 @@ class LeanSender:
         self.limits = limits or Limits()
         self._pool = _Pool(slots, per_host or self.limits.per_host, self.limits, keepalive)
         self._user_agent = user_agent
+        self._closed = False
 
     @property
     def opened(self) -> int:
@@ -268,6 +269,8 @@ class LeanSender:
             SendFault: for connect errors, timeouts, resets and malformed responses.
             BodyTooLarge: when the body passes the cap.
         """
+        if self._closed:
+            raise SendFault("the sender is closed", sent=False)
         url = request.url
         scheme = url.scheme
         host = url.raw_host
@@ -334,7 +337,8 @@ class LeanSender:
         return RawResponse(reader.status, reader.headers, reader.body)
 
     async def aclose(self) -> None:
-        """Close every connection."""
+        """Close every connection; a request sent afterwards fails (`SendFault`)."""
+        self._closed = True
         self._pool.close()
         await asyncio.sleep(0)  # let the transports' close callbacks run
 
