@@ -103,7 +103,14 @@ class _Connection(asyncio.Protocol):
 class _Pool:
     """Open connections by origin: at most ``slots`` in all, ``per_host`` per origin."""
 
-    def __init__(self, slots: int, per_host: int, limits: Limits, keepalive: float) -> None:
+    def __init__(
+        self,
+        slots: int,
+        per_host: int,
+        limits: Limits,
+        keepalive: float,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
         self.slots = slots
         self.per_host = per_host
         self.limits = limits
@@ -114,7 +121,7 @@ class _Pool:
         self.opened = 0
         self.waiters: deque[asyncio.Future[None]] = deque()
         self.all: set[_Connection] = set()
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl = ssl_context
 
     def _room(self, key: Key) -> bool:
         if self.total >= self.slots:
@@ -230,6 +237,8 @@ class LeanSender:
             beyond ``slots``).
         keepalive: seconds an idle connection is kept for reuse.
         user_agent: the ``User-Agent`` sent unless a request names its own.
+        ssl_context: verifies ``https`` servers (and may hold a client certificate);
+            default: `ssl.create_default_context()`, the system's CAs, host names checked.
 
     Attributes:
         opened: connections opened so far.
@@ -245,11 +254,14 @@ class LeanSender:
         per_host: int = 0,
         keepalive: float = 15.0,
         user_agent: str = "lrpoll",
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be at least 1")
         self.limits = limits or Limits()
-        self._pool = _Pool(slots, per_host or self.limits.per_host, self.limits, keepalive)
+        self._pool = _Pool(
+            slots, per_host or self.limits.per_host, self.limits, keepalive, ssl_context
+        )
         self._user_agent = user_agent
         self._closed = False
 
