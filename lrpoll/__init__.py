@@ -35,6 +35,7 @@ from ._exceptions import (
     UntrustedURL,
 )
 from ._expr import Expression, MessageTemplate, UrlTemplate
+from ._lean import LeanSender
 from ._loop import loop_factory, run
 from ._operation import Callback, Operation, OperationState, Update
 from ._public import claim
@@ -57,7 +58,7 @@ from ._spec import (
 from ._specfile import SpecFormat, load_spec, loads_spec
 from ._step import StepResult, checkpoint_for, step
 from ._store import CheckpointStore, DirectoryStore
-from ._transport import Transport
+from ._transport import HttpClient, Transport
 
 # isort: split
 # Importing the presets registers them by name, so `PollSpec.from_json({"preset": ...})`
@@ -91,6 +92,8 @@ __all__ = [
     "FormField",
     "HTTPStatusError",
     "Header",
+    "HttpClient",
+    "LeanSender",
     "Limits",
     "LrpollError",
     "MalformedStatus",

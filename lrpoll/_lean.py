@@ -13,13 +13,18 @@ What it does not do: proxies (aiohttp ignores the environment's too, by default)
 HTTP/2, cookies, ``Expect: 100-continue``. Connections: at most ``slots`` open, and
 ``per_host`` per origin, reused most recent first, closed after ``keepalive`` idle
 seconds. An idempotent request (``GET``, ``HEAD``, ``PUT``, ``DELETE``, ``OPTIONS``)
-that finds its reused connection closed by the server before any byte of an answer is
-sent once more on a new connection, as browsers do.
+whose connection closes before the whole answer came is sent once more, as aiohttp
+does, on a new connection (the origin's other idle ones, as old and as suspect, are
+closed first): a kept-alive connection the server closed meanwhile is not a fault, and
+a drop counts the same under either sender. When every slot is held by idle connections
+to other origins, the longest idle one is closed to make room.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import json
 import ssl
 from collections import deque
@@ -36,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LeanSender"]
 
-_IDEMPOTENT: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 Key = tuple[str, str, int]
@@ -45,7 +50,7 @@ Key = tuple[str, str, int]
 class _Connection(asyncio.Protocol):
     """One TCP (or TLS) connection, carrying one request at a time."""
 
-    __slots__ = ("idle_since", "key", "pool", "reader", "reused", "transport", "waiter")
+    __slots__ = ("idle_since", "key", "pool", "reader", "transport", "waiter")
 
     def __init__(self, pool: _Pool, key: Key) -> None:
         self.pool = pool
@@ -53,7 +58,6 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.reader: ResponseReader | None = None
         self.waiter: asyncio.Future[None] | None = None
-        self.reused = False
         self.idle_since = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -84,6 +88,8 @@ class _Connection(asyncio.Protocol):
             try:
                 reader.feed_eof()
                 waiter.set_result(None)
+            except SendFault as fault:
+                waiter.set_exception(_Disconnected(str(fault)))
             except Exception as err:  # noqa: BLE001 (as in data_received)
                 waiter.set_exception(err)
 
@@ -99,7 +105,14 @@ class _Connection(asyncio.Protocol):
 class _Pool:
     """Open connections by origin: at most ``slots`` in all, ``per_host`` per origin."""
 
-    def __init__(self, slots: int, per_host: int, limits: Limits, keepalive: float) -> None:
+    def __init__(
+        self,
+        slots: int,
+        per_host: int,
+        limits: Limits,
+        keepalive: float,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
         self.slots = slots
         self.per_host = per_host
         self.limits = limits
@@ -110,7 +123,7 @@ class _Pool:
         self.opened = 0
         self.waiters: deque[asyncio.Future[None]] = deque()
         self.all: set[_Connection] = set()
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl = ssl_context
 
     def _room(self, key: Key) -> bool:
         if self.total >= self.slots:
@@ -128,7 +141,6 @@ class _Pool:
                 if loop.time() - conn.idle_since > self.keepalive:
                     conn.close()
                     continue
-                conn.reused = True
                 return conn
             if self._room(key) or self._evict_for(key):
                 return await self._connect(key, host)
@@ -137,9 +149,12 @@ class _Pool:
             try:
                 await waiter
             except BaseException:
-                # Cancelled while queued, or woken and then cancelled before taking the
-                # turn (cancel() cannot undo the wake): either way, not waiting any more.
-                self._drop_waiter(waiter)
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # woken, then cancelled before it ran: pass the turn on
+                else:
+                    waiter.cancel()
+                    with contextlib.suppress(ValueError):  # _wake may have dropped it
+                        self.waiters.remove(waiter)
                 raise
 
     def _evict_for(self, key: Key) -> bool:
@@ -164,14 +179,10 @@ class _Pool:
         oldest.close()
         return True
 
-    def _drop_waiter(self, waiter: asyncio.Future[None]) -> None:
-        try:
-            self.waiters.remove(waiter)
-        except ValueError:
-            self._wake()  # it was woken, then cancelled: pass the turn on
-
     async def _connect(self, key: Key, host: str) -> _Connection:
         scheme, _, port = key
+        if not _resolvable(host):
+            raise SendFault(f"invalid host {host[:80]!r}", sent=False)
         self.total += 1
         self.open[key] = self.open.get(key, 0) + 1
         conn = _Connection(self, key)
@@ -256,6 +267,8 @@ class LeanSender:
             beyond ``slots``).
         keepalive: seconds an idle connection is kept for reuse.
         user_agent: the ``User-Agent`` sent unless a request names its own.
+        ssl_context: verifies ``https`` servers (and may hold a client certificate);
+            default: `ssl.create_default_context()`, the system's CAs, host names checked.
 
     Attributes:
         opened: connections opened so far.
@@ -271,12 +284,16 @@ class LeanSender:
         per_host: int = 0,
         keepalive: float = 15.0,
         user_agent: str = "lrpoll",
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be at least 1")
         self.limits = limits or Limits()
-        self._pool = _Pool(slots, per_host or self.limits.per_host, self.limits, keepalive)
+        self._pool = _Pool(
+            slots, per_host or self.limits.per_host, self.limits, keepalive, ssl_context
+        )
         self._user_agent = user_agent
+        self._closed = False
 
     @property
     def opened(self) -> int:
@@ -294,6 +311,8 @@ class LeanSender:
             SendFault: for connect errors, timeouts, resets and malformed responses.
             BodyTooLarge: when the body passes the cap.
         """
+        if self._closed:
+            raise SendFault("the sender is closed", sent=False)
         url = request.url
         scheme = url.scheme
         host = url.raw_host
@@ -307,7 +326,7 @@ class LeanSender:
                 conn = await self._pool.acquire(key, host)
                 try:
                     return await self._exchange(conn, request, data)
-                except _Stale:
+                except _Disconnected:
                     if request.method not in _IDEMPOTENT:
                         raise
                 # The origin's other idle connections are as old and as suspect (a restart,
@@ -353,33 +372,44 @@ class LeanSender:
         reader = ResponseReader(head=request.method == "HEAD", cap=request.max_body)
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         conn.reader, conn.waiter = reader, waiter
-        reused = conn.reused
         ok = False
         try:
             transport = conn.transport
             if transport is None or transport.is_closing():
-                raise _Stale() if reused else SendFault("connection closed")
+                raise _Disconnected("server closed the connection before answering")
             transport.write(data)
             await waiter
             ok = True
-        except _Stale:
-            raise
-        except SendFault:
-            if reused and not reader.started:
-                raise _Stale() from None
-            raise
         finally:
             self._pool.release(conn, reuse=ok and reader.keep_alive)
         return RawResponse(reader.status, reader.headers, reader.body)
 
     async def aclose(self) -> None:
-        """Close every connection."""
+        """Close every connection; a request sent afterwards fails (`SendFault`)."""
+        self._closed = True
         self._pool.close()
         await asyncio.sleep(0)  # let the transports' close callbacks run
 
 
-class _Stale(SendFault):
-    """A reused connection the server had closed: nothing of an answer arrived."""
+def _resolvable(host: str) -> bool:
+    """False for a numeric host that is not a canonical IP address.
 
-    def __init__(self) -> None:
-        super().__init__("server closed a kept-alive connection before answering")
+    The resolver reads ``2130706433``, ``0x7f.1`` or ``127.1`` as 127.0.0.1; aiohttp
+    refuses such hosts, and so does this sender (no top-level domain is all digits).
+    """
+    last = host.rstrip(".").rsplit(".", 1)[-1].lower()
+    if not last or not (last.isdigit() or last.startswith("0x")):
+        return True
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class _Disconnected(SendFault):
+    """The connection closed before the whole answer came.
+
+    An idempotent request is then sent once more, on another connection (as aiohttp
+    does; RFC 9112 §9.3.1).
+    """

@@ -27,6 +27,7 @@ from ._exceptions import (
 )
 from ._expr import json_snippet
 from ._json import parse_json
+from ._lean import LeanSender
 from ._log import add_secrets
 from ._sender import BodyTooLarge, Limits, RawRequest, RawResponse, SendFault
 from ._spec import checked_headers
@@ -35,11 +36,13 @@ from ._urls import TrustPolicy, origin_of, redact_url, resolve
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+    import aiohttp
+
     from ._auth import Credential
     from ._sender import Sender
     from ._urls import Access, Origin
 
-__all__ = ["Answer", "Limits", "Transport", "build_trust"]
+__all__ = ["Answer", "HttpClient", "Limits", "Transport", "build_trust"]
 
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 #: Trust decisions remembered per (scheme, authority); the memo starts over when full.
@@ -112,12 +115,14 @@ class Transport:
         limits: Limits | None = None,
         checkpoint_key: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        http: HttpClient = "aiohttp",
     ) -> Transport:
         """A transport on its own (for `lrpoll.step`), with the Scheduler's trust settings.
 
         Use it as ``async with Transport.open(...) as transport:``; leaving closes the
         sender. ``checkpoint_key`` signs and checks the checkpoints `lrpoll.step` reads
-        and writes. By default requests go through aiohttp.
+        and writes. By default requests go through aiohttp; ``http="lean"`` sends them
+        with `LeanSender`.
 
         Raises:
             ValueError: for a URL that is not absolute http(s).
@@ -125,7 +130,7 @@ class Transport:
         _, trust, creds = build_trust(base_url, credentials, trusted_origins, allow_origins)
         limits = limits or Limits()
         if sender is None:
-            sender = AiohttpSender(limits=limits)
+            sender = make_sender(http, None, limits=limits)
         return cls(
             sender,
             trust=trust,
@@ -269,6 +274,32 @@ class Transport:
     async def aclose(self) -> None:
         """Close the sender (an owned session is closed; a borrowed one stays open)."""
         await self.sender.aclose()
+
+
+HttpClient = Literal["aiohttp", "lean"]
+"""Which sender a Scheduler or transport builds when none is given."""
+
+
+def make_sender(
+    http: HttpClient,
+    session: aiohttp.ClientSession | None,
+    *,
+    limits: Limits,
+    slots: int = 100,
+    per_host: int = 0,
+) -> Sender:
+    """The sender ``http`` names, with ``slots`` connections and ``per_host`` per origin.
+
+    Raises:
+        ValueError: for another name, or a session given with ``http="lean"``.
+    """
+    if http == "aiohttp":
+        return AiohttpSender(session, limits=limits, slots=slots, per_host=per_host)
+    if http == "lean":
+        if session is not None:
+            raise ValueError('a session is aiohttp\'s: give it with http="aiohttp"')
+        return LeanSender(limits=limits, slots=slots, per_host=per_host)
+    raise ValueError(f'http must be "aiohttp" or "lean", not {http!r}')
 
 
 def build_trust(

@@ -7,6 +7,7 @@ servers run inside the same loop, so no answer races the fake clock.
 
 from __future__ import annotations
 
+import os
 import signal
 from typing import Any
 
@@ -31,3 +32,34 @@ def pytest_configure(config: pytest.Config) -> None:
     del config
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    if os.environ.get("LRPOLL_TEST_HTTP") == "lean":
+        _default_to_lean()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``LRPOLL_TEST_HTTP=lean``, skip the tests of aiohttp's sender itself."""
+    del config
+    if os.environ.get("LRPOLL_TEST_HTTP") != "lean":
+        return
+    skip = pytest.mark.skip(reason="asserts aiohttp's sender; LRPOLL_TEST_HTTP=lean")
+    for item in items:
+        if item.get_closest_marker("aiohttp_sender") is not None:
+            item.add_marker(skip)
+
+
+def _default_to_lean() -> None:
+    """With ``LRPOLL_TEST_HTTP=lean``, every sender lrpoll builds itself is a `LeanSender`.
+
+    The whole suite then runs over lrpoll's own HTTP/1.1 client: a borrowed session still
+    gets aiohttp's sender, and a test that names ``http=`` gets what it names.
+    """
+    import lrpoll._transport as transport
+    from lrpoll._aiohttp import AiohttpSender
+    from lrpoll._lean import LeanSender
+
+    def sender(session: Any, *, limits: Any, slots: int = 100, per_host: int = 0) -> Any:
+        if session is not None:
+            return AiohttpSender(session, limits=limits, slots=slots, per_host=per_host)
+        return LeanSender(limits=limits, slots=slots, per_host=per_host)
+
+    setattr(transport, "AiohttpSender", sender)  # noqa: B010 (the name is not exported)

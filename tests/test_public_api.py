@@ -33,6 +33,7 @@ INTERNAL: dict[str, dict[str, str]] = {
         # runtime plumbing
         "_aiohttp.AiohttpSender": "the default sender; Scheduler(session=) configures it",
         "_cancel.CancelHost": "the runtime's side of the cancel driver",
+        "_h1.*": "LeanSender's request heads and response reader",
         "_cancel.drive_cancel": "reached through op.cancel()",
         "_checkpoint.spec_of": "reached through scheduler.resume()",
         "_json.*": "the transport's JSON parse and the compact form of a kept document",

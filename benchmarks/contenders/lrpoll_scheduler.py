@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import lrpoll
 from benchmarks.harness import Contender, main
-from lrpoll._aiohttp import AiohttpSender
+from lrpoll._transport import make_sender
 
 if TYPE_CHECKING:
     from lrpoll._record import OpRecord
@@ -26,7 +26,7 @@ _DUE: contextvars.ContextVar[float | None] = contextvars.ContextVar("due", defau
 
 
 class _StampingSender:
-    """Wraps the aiohttp sender: adds ``due=<wall-clock due time>`` to each poll's URL."""
+    """Wraps the scheduler's sender: adds ``due=<wall-clock due time>`` to each poll's URL."""
 
     def __init__(self, inner: lrpoll.Sender) -> None:
         self._inner = inner
@@ -78,6 +78,8 @@ class Lrpoll(Contender):
     name: ClassVar[str] = "lrpoll"
     description: ClassVar[str] = "lrpoll.Scheduler: timer heap + fixed pool of request slots"
     order: ClassVar[int] = 25
+    #: The sender the scheduler builds (``Scheduler(http=...)``).
+    http: ClassVar[lrpoll.HttpClient] = "aiohttp"
 
     _scheduler: lrpoll.Scheduler
     _spec: lrpoll.PollSpec
@@ -86,14 +88,16 @@ class Lrpoll(Contender):
         """Enter a scheduler with ``slots`` request slots and build the spec once."""
         workload = self.workload
         if workload.stamp_due:
-            sender = _StampingSender(AiohttpSender(limits=lrpoll.Limits(), slots=workload.slots))
+            inner = make_sender(self.http, None, limits=lrpoll.Limits(), slots=workload.slots)
             scheduler = lrpoll.Scheduler(
-                base_url=workload.base_url, slots=workload.slots, sender=sender
+                base_url=workload.base_url, slots=workload.slots, sender=_StampingSender(inner)
             )
             await scheduler.__aenter__()
             _stamp_dues(scheduler)
         else:
-            scheduler = lrpoll.Scheduler(base_url=workload.base_url, slots=workload.slots)
+            scheduler = lrpoll.Scheduler(
+                base_url=workload.base_url, slots=workload.slots, http=self.http
+            )
             await scheduler.__aenter__()
         self._scheduler = scheduler
         self._spec = lrpoll.PollSpec(

@@ -16,7 +16,7 @@ from yarl import URL
 
 import lrpoll
 from benchmarks.harness import TaskPerOperation, main
-from lrpoll._aiohttp import AiohttpSender
+from lrpoll._transport import make_sender
 
 
 class TransportAlone(TaskPerOperation):
@@ -28,13 +28,15 @@ class TransportAlone(TaskPerOperation):
     closed_loop: ClassVar[bool] = True
     closed_loop_slots: ClassVar[tuple[int, ...]] = (100,)
     order: ClassVar[int] = 12
+    #: The sender beneath the transport (``Transport.open(http=...)``).
+    http: ClassVar[lrpoll.HttpClient] = "aiohttp"
 
     _transport: lrpoll.Transport
 
     async def open(self) -> None:
         """Open a transport with the scheduler's defaults (an owned session, ``slots``)."""
         workload = self.workload
-        sender = AiohttpSender(limits=lrpoll.Limits(), slots=workload.slots)
+        sender = make_sender(self.http, None, limits=lrpoll.Limits(), slots=workload.slots)
         self._transport = lrpoll.Transport.open(workload.base_url, sender=sender)
         self._url = URL(f"{workload.base_url}/op/{workload.tag}ceil", encoded=True)
 

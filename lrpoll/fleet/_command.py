@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
         help="an origin polled without credentials (repeatable)",
     )
     worker.add_argument("--timeout", type=float, default=30.0, help="request timeout (s)")
+    worker.add_argument(
+        "--http",
+        choices=("aiohttp", "lean"),
+        default="aiohttp",
+        help="the HTTP client: aiohttp's, or lrpoll's own HTTP/1.1 (lean)",
+    )
     worker.add_argument("--lease-margin", type=float, default=5.0, help="lease beyond timeout (s)")
     worker.add_argument("--max-sleep", type=float, default=1.0, help="longest idle sleep (s)")
     return parser
@@ -87,6 +93,7 @@ def build_worker(argv: Sequence[str]) -> Worker:
         limits=Limits(timeout=args.timeout),
         lease_margin=args.lease_margin,
         max_sleep=args.max_sleep,
+        http=args.http,
     )
     worker.auth("default", credentials, trusted_origins=args.trust, allow_origins=args.allow)
     return worker

@@ -34,7 +34,7 @@ from .._exceptions import CheckpointError, LrpollError, SpecError, UntrustedURL
 from .._log import get_logger
 from .._sender import Limits
 from .._step import step_recent
-from .._transport import Transport
+from .._transport import HttpClient, Transport
 from ._client import DEFAULT_SHARDS, check_shards
 from ._keys import Keys
 from ._scripts import CLAIMED_FIELDS, Completion, Scripts
@@ -134,6 +134,8 @@ class Worker:
         release_delay: seconds before an operation whose auth profile this worker lacks
             is due again (for a worker that has it).
         redis: a client to use instead of one made from ``redis_url`` (left open).
+        http: the sender of each profile's transport: ``"aiohttp"`` or ``"lean"`` (see
+            `lrpoll.Scheduler`).
     """
 
     def __init__(
@@ -151,9 +153,13 @@ class Worker:
         result_ttl: int = 7 * 24 * 3600,
         release_delay: float = 5.0,
         redis: Redis | None = None,
+        http: HttpClient = "aiohttp",
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be >= 1")
+        if http not in ("aiohttp", "lean"):
+            raise ValueError(f'http must be "aiohttp" or "lean", not {http!r}')
+        self.http: HttpClient = http
         self.keys = Keys(namespace, shards)
         self.scripts = Scripts(self.keys)
         self.slots = slots
@@ -248,7 +254,7 @@ class Worker:
                 redis = Redis.from_url(self._redis_url, decode_responses=True)
                 stack.push_async_callback(redis.aclose)
             for profile, settings in self._profiles.items():
-                transport = Transport.open(limits=self.limits, **settings)
+                transport = Transport.open(limits=self.limits, http=self.http, **settings)
                 stack.push_async_callback(transport.aclose)
                 self._transports[profile] = transport
             await check_shards(redis, self.keys)

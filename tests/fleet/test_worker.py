@@ -14,6 +14,7 @@ import anyio
 import pytest
 
 import lrpoll
+from lrpoll._aiohttp import AiohttpSender
 from lrpoll.fleet import Fleet, FleetOperation, Worker
 from lrpoll.testing import FakeLROServer, JobScript
 from tests.helpers import export_spec
@@ -77,9 +78,12 @@ def worker(redis_url: str, namespace: str, server: FakeLROServer, **kwargs: Any)
     return w
 
 
-async def test_same_results_as_the_scheduler(redis_url: str, namespace: str) -> None:
+@pytest.mark.parametrize("http", ["aiohttp", "lean"])
+async def test_same_results_as_the_scheduler(
+    redis_url: str, namespace: str, http: lrpoll.HttpClient
+) -> None:
     """Operations polled by a fleet worker end as the in-process Scheduler's do: same
-    states, results, errors and number of polls."""
+    states, results, errors and number of polls (under either HTTP client)."""
     scripts = [
         JobScript.fail_at(2, f"disk {i} full")
         if i % 4 == 0
@@ -92,11 +96,14 @@ async def test_same_results_as_the_scheduler(redis_url: str, namespace: str) -> 
         async with Fleet(redis_url, namespace=namespace, shards=SHARDS) as fleet:
             for job in fleet_jobs:
                 await fleet.enroll_url(server.status_url(job.id), spec(), operation_id=job.id)
-            async with running(worker(redis_url, namespace, server, slots=8)) as w:
+            w = worker(redis_url, namespace, server, slots=8, http=http)
+            async with running(w):
                 ops = await wait_done(fleet, [j.id for j in fleet_jobs])
+                senders = {type(t.sender) for t in w._transports.values()}
+                assert senders == {lrpoll.LeanSender if http == "lean" else AiohttpSender}
             assert await fleet.counts() == {"due": 0, "leased": 0, "stale": 0}
         local: list[tuple[lrpoll.Operation, Any]] = []
-        async with lrpoll.Scheduler(base_url=server.base_url) as scheduler:
+        async with lrpoll.Scheduler(base_url=server.base_url, http=http) as scheduler:
             handles = [await scheduler.watch(server.status_url(j.id), spec()) for j in local_jobs]
             for handle in handles:
                 try:

@@ -132,6 +132,7 @@ class TestConnections:
             assert scheduler.statistics().errors_retried == 1
         assert [r.status for r in server.requests] == [0, 0, 200]
 
+    @pytest.mark.aiohttp_sender
     async def test_drops_past_the_budget_raise_request_error(self, server: FakeLROServer) -> None:
         """F48: drops on every poll end in RequestError naming the URL and the fault."""
         job = server.add_job(JobScript.slow())
@@ -175,6 +176,7 @@ class TestConnections:
                 await (await scheduler.watch(server.status_url(job.id), spec))
             assert now() == 5.0
 
+    @pytest.mark.aiohttp_sender
     async def test_refused_connection_is_retried_then_raised(self) -> None:
         """Connecting to a closed port is retried within the budget, then RequestError."""
         async with FakeLROServer() as gone:

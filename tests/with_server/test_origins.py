@@ -286,6 +286,7 @@ class TestCrossOriginStatusUrls:
         assert info.value.url == other.status_url("j")
         assert server.requests == other.requests == []
 
+    @pytest.mark.aiohttp_sender
     async def test_decimal_ip_host_is_its_own_origin(self, server: FakeLROServer) -> None:
         """A12: `http://2130706433:port` (127.0.0.1) is not the trusted origin: refused."""
         job = server.add_job(JobScript.success(polls=0))
@@ -382,6 +383,7 @@ class TestBorrowedSessions:
 class TestOwnedSessionCookies:
     """lrpoll's own session keeps no cookies (they ignore ports and schemes)."""
 
+    @pytest.mark.aiohttp_sender
     async def test_cookie_from_a_trusted_origin_never_reaches_another_port(self) -> None:
         """A2: a cookie set by the trusted host is not replayed to the same host on another port."""
         async with FakeLROServer() as trusted, FakeLROServer() as elsewhere:

@@ -102,6 +102,7 @@ async def test_secrets_never_appear_in_logs_errors_or_reprs(
     assert "https://evil.example/s?token=REDACTED" in str(errors[1])
 
 
+@pytest.mark.aiohttp_sender
 async def test_query_credential_is_not_in_transport_errors(other: FakeLROServer) -> None:
     """A QueryParam credential added at send time is left out of RequestError's URL."""
     param = _secret("param")

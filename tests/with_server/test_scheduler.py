@@ -284,6 +284,7 @@ class TestLifecycle:
         assert stats.polls_sent == len(server.requests) == 1000
         assert all(j.polls == 2 for j in jobs)
 
+    @pytest.mark.aiohttp_sender
     async def test_exit_with_500_running_operations_leaves_nothing(self) -> None:
         """G50: leaving with 500 running ops stops each, wakes awaiters, closes the session."""
         before = asyncio.all_tasks()
@@ -324,6 +325,7 @@ class TestLifecycle:
         await anyio.sleep(30)
         await assert_no_leftover_tasks(before)
 
+    @pytest.mark.aiohttp_sender
     async def test_owned_session_is_closed_and_borrowed_one_is_not(
         self, server: FakeLROServer
     ) -> None:

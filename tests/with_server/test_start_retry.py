@@ -205,6 +205,7 @@ class TestRequiredFields:
 
 
 class TestLimits:
+    @pytest.mark.aiohttp_sender
     async def test_limits_per_host_reaches_the_connector(self, server: FakeLROServer) -> None:
         """Limits.per_host caps the owned session's connections per host (it was unread)."""
         limits = lrpoll.Limits(per_host=3)
