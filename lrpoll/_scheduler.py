@@ -3,7 +3,8 @@
 The work is elsewhere: `_start` sends start requests, `_runtime.Runtime` runs and finds
 the records (timer heap and request slots in `_heap`, host pacing in `_pacing`, each poll
 through `_step.advance`, checkpoints to the `_store`), the transport
-checks and sends every request through its sender (`_aiohttp` by default), and the core
+checks and sends every request through its sender (`_aiohttp` by default, `_lean` with
+``http="lean"``), and the core
 decides. Leaving ``async with Scheduler(...)`` stops every operation and leaves no task
 or connection.
 """

@@ -5,7 +5,8 @@ Everything lrpoll sends goes through `Transport.request`. The transport checks e
 request and only for trusted origins, follows redirects itself, caps bodies, parses
 JSON defensively and names URLs redacted in every error. Beneath it, a `Sender` (`_sender`; httpx's
 ``AsyncBaseTransport`` is the model) moves one request and its capped body over the
-wire; `lrpoll._aiohttp.AiohttpSender` is the default. Whatever sender is plugged in,
+wire; `lrpoll._aiohttp.AiohttpSender` is the default, `lrpoll._lean.LeanSender` the other
+one lrpoll builds (``http="lean"``). Whatever sender is plugged in,
 origins, credentials, caps, redirects and redaction stay the transport's.
 """
 
