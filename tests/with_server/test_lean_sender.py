@@ -21,7 +21,7 @@ from aiohttp import web
 from yarl import URL
 
 import lrpoll
-from lrpoll._lean import LeanSender
+from lrpoll import LeanSender
 from lrpoll._sender import BodyTooLarge, Limits, RawRequest, SendFault
 from lrpoll.testing import FakeLROServer, JobScript
 from tests.helpers import assert_no_leftover_tasks, now
