@@ -184,9 +184,11 @@ class ResponseReader:
     def _read_head(self, buf: bytes) -> bytes:
         # Search only the bytes not searched yet (and the 3 before them, where a split
         # terminator starts): a head trickled a byte at a time must not cost its square.
+        # The head ends at its first empty line, after a CRLF or a bare LF (as lenient
+        # clients accept): "\n\r\n" (within "\r\n\r\n") or "\n\n".
         start = max(self._scanned - 3, 0)
-        end, sep = buf.find(b"\r\n\r\n", start), 4
-        bare = buf.find(b"\n\n", start)  # bare LF line ends, as lenient clients accept
+        end, sep = buf.find(b"\n\r\n", start), 3
+        bare = buf.find(b"\n\n", start)
         if bare >= 0 and (end < 0 or bare < end):
             end, sep = bare, 2
         if end < 0:
@@ -197,7 +199,7 @@ class ResponseReader:
             self._scanned = len(buf)
             return b""
         self._scanned = 0
-        if end > MAX_HEAD:
+        if end > MAX_HEAD + 1:  # the block keeps the CR of its last CRLF
             raise _malformed(f"response head over {MAX_HEAD} bytes")
         self._parse_head(buf[:end])
         return buf[end + sep :]
@@ -206,7 +208,7 @@ class ResponseReader:
         lines = block.split(b"\n")
         if len(lines) > MAX_HEADERS + 1:
             raise _malformed(f"more than {MAX_HEADERS} headers")
-        line = lines[0].rstrip(b"\r")
+        line = _line(lines[0])
         version, _, rest = line.partition(b" ")
         code = rest[:3]
         if (
@@ -222,7 +224,7 @@ class ResponseReader:
         headers: dict[str, str] = {}
         lengths: set[bytes] = set()
         for raw in lines[1:]:
-            raw = raw.rstrip(b"\r")
+            raw = _line(raw)
             name, colon, value = raw.partition(b":")
             if not colon or not _TOKEN.fullmatch(name):
                 # Also an obsolete folded line (leading whitespace) and "Name : value".
@@ -336,6 +338,15 @@ class ResponseReader:
                 self._chunks.append(tail)
         self._state = _DONE
         self.done = True
+
+
+def _line(raw: bytes) -> bytes:
+    """One line of a head without its line end; a bare CR or a NUL in it is refused."""
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    if b"\r" in raw or b"\0" in raw:
+        raise _malformed(f"bare CR or NUL in {raw[:60]!r}")
+    return raw
 
 
 def _tokens(value: str | None) -> list[str]:

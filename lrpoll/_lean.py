@@ -43,6 +43,8 @@ __all__ = ["LeanSender"]
 
 _IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+# The body's framing is the sender's: a caller's value could disagree with the body.
+_FRAMING: Final = frozenset({"content-length", "transfer-encoding"})
 
 Key = tuple[str, str, int]
 
@@ -354,13 +356,14 @@ class LeanSender:
             headers["Content-Length"] = str(len(body))
         url = request.url
         host = url.host_port_subcomponent or ""
-        given = {k.lower() for k in request.headers}
+        given = {k.lower() for k in request.headers} - _FRAMING
         if given:
             headers = {k: v for k, v in headers.items() if k.lower() not in given}
             for name, value in request.headers.items():
-                if name.lower() == "host":
+                lower = name.lower()
+                if lower == "host":
                     host = value  # the caller's Host replaces the URL's, as in aiohttp
-                else:
+                elif lower not in _FRAMING:
                     headers[name] = value
         try:
             head = request_head(request.method, url.raw_path_qs, host, headers)

@@ -184,6 +184,20 @@ class TestFraming:
         pieces = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
         assert result(read(*pieces, head=head)) == expected
 
+    @pytest.mark.parametrize(
+        "head",
+        [
+            b"HTTP/1.1 200 OK\nContent-Length: 2\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\n",
+            b"HTTP/1.1 200 OK\nContent-Length: 2\n\n",
+        ],
+    )
+    def test_mixed_line_ends_end_the_head(self, head: bytes) -> None:
+        """An empty line ends the head after a CRLF or a bare LF, whichever ends it."""
+        for pieces in ([head + b"ok"], bytewise(head + b"ok")):
+            reader = read(*pieces, eof=False)
+            assert result(reader) == (200, {"content-length": "2"}, b"ok", True)
+
     def test_content_length_ends_the_response(self) -> None:
         """A Content-Length body is done at its last byte, with no close needed."""
         reader = ResponseReader(cap=CAP)
@@ -338,6 +352,10 @@ MALFORMED: list[tuple[bytes, str]] = [
     (b"HTTP/1.1 200 OK\r\nX-A : 1\r\n\r\n", "bad header line"),
     (b"HTTP/1.1 200 OK\r\n: empty name\r\n\r\n", "bad header line"),
     (b"HTTP/1.1 200 OK\r\nX(A): 1\r\n\r\n", "bad header line"),
+    (b"HTTP/1.1 200 OK\r\nX-A: a\rb\r\n\r\n", "bare CR or NUL"),
+    (b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\n\r\n", "bare CR or NUL"),
+    (b"HTTP/1.1 200 OK\r\nX-A: a\r\r\n\r\n", "bare CR or NUL"),
+    (b"HTTP/1.1 200\rOK\r\n\r\n", "bare CR or NUL"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n", "bad Content-Length"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "bad Content-Length"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n", "bad Content-Length"),

@@ -719,6 +719,24 @@ class TestExchange:
         assert (await lean().send(request)).http_status == 200
         assert hosts == [["api.example"]]
 
+    async def test_callers_framing_headers_give_way_to_the_body(
+        self, serve: Serve, lean: MakeLean
+    ) -> None:
+        """A caller's Content-Length or Transfer-Encoding is not sent: the body's own is."""
+        seen: list[tuple[list[str], list[str], bytes]] = []
+
+        async def status(request: web.Request) -> web.Response:
+            lengths = request.headers.getall("Content-Length", [])
+            codings = request.headers.getall("Transfer-Encoding", [])
+            seen.append((lengths, codings, await request.read()))
+            return web.Response(body=b"{}")
+
+        base = await serve(web.post("/start", status))
+        wrong = {"Content-Length": "100", "Transfer-Encoding": "chunked"}
+        request = RawRequest("POST", URL(base + "/start"), wrong, json={"a": 1})
+        assert (await lean().send(request)).http_status == 200
+        assert seen == [(["8"], [], b'{"a": 1}')]
+
     async def test_head_answer_has_no_body(self, serve: Serve, lean: MakeLean) -> None:
         """HEAD reads no body even where aiohttp.web states a Content-Length; the next works."""
 
