@@ -11,15 +11,17 @@ every instruction (it does not quite: C code such as uvloop's runs more instruct
 cycle than the interpreter, so a Python-heavy contender does a little worse by the
 clock than by this ratio).
 
-    python -m benchmarks.instructions                       # asyncio and uvloop, ~15 min
+    python -m benchmarks.instructions                       # asyncio and uvloop, ~25 min
     python -m benchmarks.instructions --loops asyncio --only ceil,lrpoll
 
 Contenders (every one with 100 connections, as in ``benchmarks.run``):
 
 - ``ceil``: 100 closed-loop requesters, ``session.get(url)`` and ``read()``, one URL.
 - ``transport``: lrpoll's `Transport` alone in the same closed loop, one URL object.
+- ``transport-lean``: the same over `LeanSender` (lrpoll's own HTTP/1.1).
 - ``lean``: a task per operation, ``json.loads(await r.read())``, a 1 ms sleep.
 - ``lrpoll``: a `Scheduler`, one operation per URL, done after the given polls.
+- ``lrpoll-lean``: the same with ``Scheduler(http="lean")``.
 
 Needs valgrind (Debian's ``valgrind``); prints a table and one JSON line.
 """
