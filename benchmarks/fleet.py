@@ -117,9 +117,11 @@ def _urls(base: str, tag: str, n: int, polls: int) -> list[str]:
     return [f"{base}/op/{tag}-{i}?done_after={polls}" for i in range(n)]
 
 
-async def _scheduler(base: str, n: int, polls: int) -> dict[str, float]:
+async def _scheduler(
+    base: str, n: int, polls: int, http: lrpoll.HttpClient = "aiohttp"
+) -> dict[str, float]:
     spec = _spec()
-    async with lrpoll.Scheduler(base_url=base, slots=100) as scheduler:
+    async with lrpoll.Scheduler(base_url=base, slots=100, http=http) as scheduler:
         start, cpu = time.perf_counter(), time.process_time()
         ops = [await scheduler.watch(url, spec) for url in _urls(base, "s", n, polls)]
         async for op in scheduler.as_completed(ops):
@@ -148,7 +150,13 @@ async def _redis_cpu(fleet: Fleet) -> float:
 
 
 async def _fleet(
-    redis_url: str, base: str, n: int, polls: int, *, inline: bool = False
+    redis_url: str,
+    base: str,
+    n: int,
+    polls: int,
+    *,
+    inline: bool = False,
+    http: lrpoll.HttpClient = "aiohttp",
 ) -> dict[str, float]:
     spec = _spec()
     async with Fleet(redis_url, namespace="bench") as fleet:
@@ -157,7 +165,7 @@ async def _fleet(
             for i, url in enumerate(_urls(base, "f", n, polls))
         ]
         await _enroll(fleet, tokens, inline)
-        worker = Worker(redis_url, namespace="bench", slots=100, max_sleep=0.01)
+        worker = Worker(redis_url, namespace="bench", slots=100, max_sleep=0.01, http=http)
         worker.auth("default", trusted_origins=[base])
         redis_cpu = await _redis_cpu(fleet)
         start, cpu = time.perf_counter(), time.process_time()
@@ -207,8 +215,8 @@ async def _memory(redis_url: str, base: str, n: int, *, inline: bool = False) ->
 
 
 async def _run(args: argparse.Namespace, redis_url: str, base: str) -> dict[str, Any]:
-    sched = await _scheduler(base, args.ops, args.polls)
-    fleet = await _fleet(redis_url, base, args.ops, args.polls, inline=args.inline)
+    sched = await _scheduler(base, args.ops, args.polls, args.http)
+    fleet = await _fleet(redis_url, base, args.ops, args.polls, inline=args.inline, http=args.http)
     memory = await _memory(redis_url, base, args.memory_ops, inline=args.inline)
     return {
         "ops": args.ops,
@@ -227,6 +235,7 @@ async def _run(args: argparse.Namespace, redis_url: str, base: str) -> dict[str,
         "stored_checkpoint_bytes": memory["stored_checkpoint_bytes"],
         "layout": "inline" if args.inline else "detached",
         "hash_max_listpack_value": args.hash_max_listpack_value or 64,
+        "http": args.http,
     }
 
 
@@ -252,6 +261,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="leave what start-up made in the garbage collector's view (the worker command "
         "freezes it; by default both drains run after the same freeze)",
+    )
+    parser.add_argument(
+        "--http",
+        choices=("aiohttp", "lean"),
+        default="aiohttp",
+        help="the HTTP client of both the scheduler and the worker (Scheduler(http=...))",
     )
     parser.add_argument("--tiny", action="store_true", help="N = 50, memory over 200")
     args = parser.parse_args(argv)
