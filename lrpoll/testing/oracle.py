@@ -352,6 +352,9 @@ class FakeOracleOTM(LoopbackServer):
         username: The Basic user name every route asks for.
         password: Its password.
         auth_required: False serves without credentials.
+        expire_after_polls: The password expires (401 from then on) after this many
+            authenticated status reads, a list read counting as one (server-wide); None:
+            never. Setting `password` to a new value lets it in again.
         first_request_id: The ``requestID`` of the first export (then one more each).
         ticks_per_table: Ticks (and parts) each table takes.
         pending_ticks: Ticks an export stays ``pending``.
@@ -383,6 +386,7 @@ class FakeOracleOTM(LoopbackServer):
         username: str = "otm-user",
         password: str = "otm-password",
         auth_required: bool = True,
+        expire_after_polls: int | None = None,
         first_request_id: int = 303,
         ticks_per_table: int = 2,
         pending_ticks: int = 1,
@@ -398,10 +402,15 @@ class FakeOracleOTM(LoopbackServer):
             raise ValueError("ticks_per_table must be >= 1; pending and cancel ticks >= 0")
         if cancel_status not in (200, 204):
             raise ValueError("cancel_status is 200 or 204")
+        if expire_after_polls is not None and expire_after_polls < 0:
+            raise ValueError("expire_after_polls must be >= 0")
         self.host = _loopback(host)
         self.username = username
         self.password = password
         self.auth_required = auth_required
+        self.expire_after_polls = expire_after_polls
+        self.expired: set[str] = set()
+        self._authenticated_polls = 0
         self.ticks_per_table = ticks_per_table
         self.pending_ticks = pending_ticks
         self.cancel_status = cancel_status
@@ -460,6 +469,16 @@ class FakeOracleOTM(LoopbackServer):
         """
         del self.exports[request_id]
 
+    def expire(self) -> None:
+        """Let the current password expire now: 401 until `password` is set anew."""
+        self.expired.add(self.password)
+
+    def _count_poll(self) -> None:
+        if self.auth_required and self.expire_after_polls is not None:
+            self._authenticated_polls += 1
+            if self._authenticated_polls >= self.expire_after_polls:
+                self.expire()
+
     def _fault_body(self, status: int) -> Mapping[str, Any]:
         """`fail_next`'s default body: Oracle's error shape for `status`."""
         return _problem(status, "Service Unavailable" if status == 503 else "Error")
@@ -475,6 +494,8 @@ class FakeOracleOTM(LoopbackServer):
         try:
             user, colon, password = base64.b64decode(value, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
+            return False
+        if self.password in self.expired:
             return False
         expected = f"{self.username}:{self.password}".encode()
         return bool(colon) and hmac.compare_digest(f"{user}:{password}".encode(), expected)
@@ -580,6 +601,7 @@ class FakeOracleOTM(LoopbackServer):
         if isinstance(export, web.Response):
             return export
         self._advance(export)
+        self._count_poll()
         return web.json_response(self._document(export))
 
     async def _list(self, request: web.Request) -> web.StreamResponse:
@@ -604,6 +626,7 @@ class FakeOracleOTM(LoopbackServer):
         page = ordered[offset : offset + limit]
         for export in page:
             self._advance(export)
+        self._count_poll()
         body = {
             "items": [self._document(e) for e in page],
             "count": len(page),

@@ -364,6 +364,32 @@ class TestAuth:
         with pytest.raises(AuthError):
             await op
 
+    async def test_password_expires_after_the_polls_the_knob_names(self) -> None:
+        """``expire_after_polls=2``: two status reads answer, the third is a 401 (AuthError);
+        a new password lets the same client's next request in again."""
+        async with FakeOracleOTM(expire_after_polls=2) as server:
+            server.script_next(OracleScript.slow())
+            async with Scheduler(
+                base_url=server.base_url, credentials=credentials(server)
+            ) as scheduler:
+                op = await start(scheduler, server)
+                with pytest.raises(AuthError):
+                    await op
+            polls = [r.status for r in server.requests if "/exportStatuses/" in r.path]
+            assert polls == [200, 200, 401]
+            assert server.expired == {"otm-password"}
+            server.password = "renewed"
+            async with Scheduler(
+                base_url=server.base_url, credentials=credentials(server, "renewed")
+            ) as scheduler:
+                await start(scheduler, server)
+            assert server.requests[-1].status == 202
+
+    def test_expire_after_polls_is_checked(self) -> None:
+        """A negative count is refused when the fake is built."""
+        with pytest.raises(ValueError, match="expire_after_polls"):
+            FakeOracleOTM(expire_after_polls=-1)
+
 
 class TestCancelUseCase:
     """The "Cancel Request" use case: 200 + cancelling, 400 when completed, 404 unknown."""
