@@ -9,10 +9,36 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import looptime
 import pytest
+
+from lrpoll import _secrets
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+@pytest.fixture(autouse=True)
+def _secrets_learned_stay_in_their_test() -> Iterator[None]:
+    """Forget the secret values a test taught the scrubber when it ends.
+
+    A credential's value is scrubbed from every message for the life of the process (by
+    design); across tests that would let one test's password (``"wrong"``) redact the
+    words of another test's expected message, depending on the order tests run in.
+    """
+    configured, recent, ordered = (
+        set(_secrets._configured),
+        dict(_secrets._recent),
+        _secrets._ordered,
+    )
+    yield
+    _secrets._configured.clear()
+    _secrets._configured.update(configured)
+    _secrets._recent.clear()
+    _secrets._recent.update(recent)
+    _secrets._ordered = ordered
 
 
 @pytest.fixture(name="anyio_backend")
@@ -50,8 +76,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _default_to_lean() -> None:
     """With ``LRPOLL_TEST_HTTP=lean``, every sender lrpoll builds itself is a `LeanSender`.
 
-    The whole suite then runs over lrpoll's own HTTP/1.1 client: a borrowed session still
-    gets aiohttp's sender, and a test that names ``http=`` gets what it names.
+    The whole suite then runs over lrpoll's own HTTP/1.1 client (``http="aiohttp"`` too:
+    the tests that need aiohttp's own sender are marked ``aiohttp_sender`` and skip); a
+    borrowed session still gets aiohttp's sender.
     """
     import lrpoll._transport as transport
     from lrpoll._aiohttp import AiohttpSender

@@ -78,7 +78,9 @@ def worker(redis_url: str, namespace: str, server: FakeLROServer, **kwargs: Any)
     return w
 
 
-@pytest.mark.parametrize("http", ["aiohttp", "lean"])
+@pytest.mark.parametrize(
+    "http", [pytest.param("aiohttp", marks=pytest.mark.aiohttp_sender), "lean"]
+)
 async def test_same_results_as_the_scheduler(
     redis_url: str, namespace: str, http: lrpoll.HttpClient
 ) -> None:
