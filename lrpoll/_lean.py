@@ -125,6 +125,7 @@ class _Pool:
         self.opened = 0
         self.waiters: deque[asyncio.Future[None]] = deque()
         self.all: set[_Connection] = set()
+        self.closed = False
         self._ssl = ssl_context
 
     def _room(self, key: Key) -> bool:
@@ -135,6 +136,10 @@ class _Pool:
     async def acquire(self, key: Key, host: str) -> _Connection:
         loop = asyncio.get_running_loop()
         while True:
+            if self.closed:
+                # A request in flight when the sender closed may come back to retry, or a
+                # waiter be woken by the close: no connection outlives aclose().
+                raise SendFault("the sender is closed", sent=False)
             idle = self.idle.get(key)
             while idle:
                 conn = idle.pop()
@@ -254,9 +259,14 @@ class _Pool:
                 return
 
     def close(self) -> None:
+        self.closed = True
         for conn in list(self.all):
             conn.close()
         self.idle.clear()
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_result(None)  # they find the pool closed and fail
+        self.waiters.clear()
 
 
 class LeanSender:
@@ -295,7 +305,6 @@ class LeanSender:
             slots, per_host or self.limits.per_host, self.limits, keepalive, ssl_context
         )
         self._user_agent = user_agent
-        self._closed = False
 
     @property
     def opened(self) -> int:
@@ -313,7 +322,7 @@ class LeanSender:
             SendFault: for connect errors, timeouts, resets and malformed responses.
             BodyTooLarge: when the body passes the cap.
         """
-        if self._closed:
+        if self._pool.closed:
             raise SendFault("the sender is closed", sent=False)
         url = request.url
         scheme = url.scheme
@@ -389,7 +398,6 @@ class LeanSender:
 
     async def aclose(self) -> None:
         """Close every connection; a request sent afterwards fails (`SendFault`)."""
-        self._closed = True
         self._pool.close()
         await asyncio.sleep(0)  # let the transports' close callbacks run
 

@@ -781,6 +781,26 @@ class TestExchange:
         await server.wait_for(lambda: server.client_closed == 3)
         assert server.open == 0
 
+    async def test_aclose_mid_request_fails_it_and_its_waiters(
+        self, raw: StartRaw, lean: MakeLean
+    ) -> None:
+        """A request in flight and one waiting for a slot when aclose() runs both fail
+        (SendFault) at once, without a retry opening a connection after the close."""
+        server = await raw(answering(delay=60))
+        sender = LeanSender(slots=1, limits=Limits(timeout=30))
+        in_flight = asyncio.ensure_future(sender.send(get(server.url)))
+        waiting = asyncio.ensure_future(sender.send(get(server.url)))
+        await server.wait_for(lambda: len(server.requests) == 1)
+        started = asyncio.get_running_loop().time()
+        await sender.aclose()
+        results = await asyncio.gather(in_flight, waiting, return_exceptions=True)
+        assert [type(r) for r in results] == [SendFault, SendFault]
+        assert asyncio.get_running_loop().time() - started < 30  # not at the timeout
+        await asyncio.sleep(1)  # a retry would have connected by now
+        assert (sender.opened, server.accepted) == (1, 1)
+        with pytest.raises(SendFault, match="closed"):
+            await sender.send(get(server.url))
+
 
 class TestThroughTheTransport:
     """`lrpoll.Transport` with a LeanSender keeps every check of its own."""
