@@ -6,6 +6,7 @@ The certificates come from trustme (a throwaway CA); the server is aiohttp's, on
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -100,3 +101,42 @@ async def test_host_name_is_checked(ca: trustme.CA) -> None:
         assert info.value.sent is False
     finally:
         await sender.aclose()
+
+
+def test_lean_scheduler_on_uvloop() -> None:
+    """``http="lean"`` on uvloop (``lrpoll.run(speed=True)``): jobs end as scripted over
+    uvloop's own transports, on one kept connection, and a TLS request is verified."""
+    pytest.importorskip("uvloop")
+    from lrpoll.testing import FakeLROServer, JobScript
+
+    spec = lrpoll.PollSpec(
+        status_url="{+request_url}", interval=0.01, min_interval=0, done="status == 'done'"
+    )
+    ca = trustme.CA()
+
+    async def main() -> tuple[str, list[str], int, int]:
+        loop = type(asyncio.get_running_loop()).__module__
+        async with FakeLROServer() as server:
+            jobs = [server.add_job(JobScript.success(polls=2)) for _ in range(5)]
+            async with lrpoll.Scheduler(base_url=server.base_url, http="lean") as scheduler:
+                ops = [await scheduler.watch(server.status_url(j.id), spec) for j in jobs]
+                states: list[str] = []
+                for op in ops:
+                    await op
+                    states.append(op.state)
+                sender = scheduler.transport.sender
+                assert isinstance(sender, lrpoll.LeanSender)
+                opened = sender.opened
+        tls = lrpoll.LeanSender(ssl_context=_client_ctx(ca))
+        try:
+            async with serve_tls(ca, "127.0.0.1") as base:
+                status = (await tls.send(_get(f"{base}/status"))).http_status
+        finally:
+            await tls.aclose()
+        return loop, states, opened, status
+
+    loop, states, opened, status = lrpoll.run(main(), speed=True)
+    assert loop.startswith("uvloop")
+    assert states == ["succeeded"] * 5
+    assert opened <= 5
+    assert status == 200
