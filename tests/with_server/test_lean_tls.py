@@ -1,7 +1,8 @@
-"""`LeanSender` over TLS: certificates verified, host names checked, never skipped.
+"""`LeanSender` over TLS (certificates verified, host names checked) and on uvloop.
 
 The certificates come from trustme (a throwaway CA); the server is aiohttp's, on
-127.0.0.1, with that CA's certificate for ``localhost`` and ``127.0.0.1``.
+127.0.0.1, with that CA's certificate for ``localhost`` and ``127.0.0.1``. The uvloop
+test runs its own loop (``lrpoll.run(speed=True)``), not the suite's looptime loop.
 """
 
 from __future__ import annotations
