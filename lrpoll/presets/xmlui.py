@@ -130,10 +130,14 @@ def _text(value: object, name: str) -> str | None:
     raise SpecError(f"must be a string, not {value!r}", field=name)
 
 
-def _template(text: str, name: str, *, roots: tuple[str, ...], progress: str | None) -> str:
+def _template(
+    text: str, name: str, *, roots: tuple[str, ...], progress: str | None, strict: bool = False
+) -> str:
     """XMLUI's ``{$result.k}``, ``{$statusData.k}`` and ``{$progress}`` as lrpoll placeholders.
 
     Every other brace is literal text (XMLUI leaves it so), written ``{{`` / ``}}``.
+    ``strict`` reads ``{$result.a.b}`` as XMLUI does, the top-level key ``"a.b"``; by
+    default it is the member ``b`` of ``a``.
     """
     out: list[str] = []
     at = 0
@@ -141,6 +145,8 @@ def _template(text: str, name: str, *, roots: tuple[str, ...], progress: str | N
         out.append(text[at : match.start()].replace("{", "{{").replace("}", "}}"))
         root = match.group("root")
         keys = tuple(k for k in match.group("keys").split(".") if k)
+        if strict and keys:
+            keys = (".".join(keys),)
         if root not in roots:
             raise SpecError(
                 f"{{${root}…}} is not available here (only "
@@ -193,6 +199,7 @@ def xmlui_apicall(
     confirm_timeout: float = 60.0,
     request_headers: Mapping[str, str] | None = None,
     errors: Mapping[str, Any] | None = None,
+    xmlui_strict: bool = False,
 ) -> PollSpec:
     """The spec for an XMLUI ``APICall`` in deferred mode, from its attributes.
 
@@ -241,6 +248,11 @@ def xmlui_apicall(
         confirm_timeout: seconds ``op.cancel()`` polls for the server's confirmation.
         request_headers: non-secret headers for every request of the operation.
         errors: keyword arguments for `ErrorBudget`; None keeps the default budget.
+        xmlui_strict: read a placeholder's dotted keys as XMLUI does, as one top-level
+            key (``{$result.job.id}`` is the member ``"job.id"``), instead of a path to a
+            nested member. A value that is not there is still an error (a
+            `TemplateError` in a URL, an absent message), where XMLUI leaves the
+            placeholder's text.
 
     Returns:
         The spec; its JSON form is ``{"preset": "xmlui", "params": {...}}``.
@@ -310,13 +322,23 @@ def xmlui_apicall(
         text = _text(value, name)
         if text is None:
             return None
-        return _template(text, name, roots=("result", "statusData", "progress"), progress=progress)
+        return _template(
+            text,
+            name,
+            roots=("result", "statusData", "progress"),
+            progress=progress,
+            strict=xmlui_strict,
+        )
 
     cancel = None
     if cancelUrl is not None:
         cancel = CancelSpec(
             url=_template(
-                _text(cancelUrl, "cancelUrl") or "", "cancelUrl", roots=("result",), progress=None
+                _text(cancelUrl, "cancelUrl") or "",
+                "cancelUrl",
+                roots=("result",),
+                progress=None,
+                strict=xmlui_strict,
             ),
             method=_method(cancelMethod, "cancelMethod"),
             json=cancelBody,
@@ -324,7 +346,9 @@ def xmlui_apicall(
         )
     return PollSpec(
         name="xmlui",
-        status_url=_template(status_url, "statusUrl", roots=("result",), progress=None),
+        status_url=_template(
+            status_url, "statusUrl", roots=("result",), progress=None, strict=xmlui_strict
+        ),
         status_method=_method(statusMethod, "statusMethod"),
         request_headers=request_headers,
         backoff=backoff,

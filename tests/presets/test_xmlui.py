@@ -18,6 +18,7 @@ import pytest
 from lrpoll import (
     AuthError,
     BearerToken,
+    MessageTemplate,
     OperationCancelled,
     OperationFailed,
     OperationGone,
@@ -26,6 +27,8 @@ from lrpoll import (
     PollTimeout,
     Scheduler,
     SpecError,
+    TemplateError,
+    UrlTemplate,
 )
 from lrpoll._retry_after import backoff_delay
 from lrpoll.presets.xmlui import (
@@ -178,6 +181,39 @@ class TestSpec:
         )
         assert spec.status_url == "/jobs/{start.job.id}/status?t={start.tId}"
         assert spec.messages.in_progress == "{last.stage}: {`0`}% of {start.name} {{x}}"
+
+    def test_strict_placeholders_read_one_top_level_key(self) -> None:
+        """``xmlui_strict``: ``{$result.job.id}`` is the key ``"job.id"``, as XMLUI reads it,
+        in URLs and messages; the default reads the nested member."""
+        params: dict[str, Any] = {
+            "statusUrl": "/jobs/{$result.job.id}/status",
+            "cancelUrl": "/jobs/{$result.job.id}/cancel",
+            "completionCondition": "$statusData.done",
+            "completedNotificationMessage": "{$statusData.out.file} ready",
+        }
+        start = {"job.id": "flat-7", "job": {"id": "nested-7"}}
+        last = {"out.file": "a.csv", "out": {"file": "b.csv"}}
+        strict = xmlui_apicall(**params, xmlui_strict=True)
+        assert strict.status_url == '/jobs/{start."job.id"}/status'
+        assert UrlTemplate(strict.status_url, field="s").fill({"start": start}) == (
+            "/jobs/flat-7/status"
+        )
+        assert strict.cancel is not None
+        assert UrlTemplate(strict.cancel.url, field="c").fill({"start": start}) == (
+            "/jobs/flat-7/cancel"
+        )
+        assert strict.messages.completed is not None
+        assert MessageTemplate(strict.messages.completed, field="m").render({"last": last}) == (
+            "a.csv ready"
+        )
+        nested = xmlui_apicall(**params)
+        assert nested.status_url is not None
+        assert UrlTemplate(nested.status_url, field="s").fill({"start": start}) == (
+            "/jobs/nested-7/status"
+        )
+        with pytest.raises(TemplateError):
+            UrlTemplate(strict.status_url, field="s").fill({"start": {"job": {"id": "7"}}})
+        assert strict.to_json()["params"]["xmlui_strict"] is True
 
     @pytest.mark.parametrize(
         ("params", "message"),
