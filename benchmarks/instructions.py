@@ -37,10 +37,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.fastserver import pin_to_cpu
 from benchmarks.run import ROOT, fast_server
+
+if TYPE_CHECKING:
+    import lrpoll
 
 CONTENDERS = ("ceil", "transport", "transport-lean", "lean", "lrpoll", "lrpoll-lean")
 SLOTS = 100
@@ -62,13 +65,15 @@ async def _ceil(base: str, ops: int, polls: int, tag: str) -> None:
         await asyncio.gather(*(requester() for _ in range(SLOTS)))
 
 
-async def _transport(base: str, ops: int, polls: int, tag: str) -> None:
+async def _transport(
+    base: str, ops: int, polls: int, tag: str, http: lrpoll.HttpClient = "aiohttp"
+) -> None:
     from yarl import URL
 
     import lrpoll
-    from lrpoll._aiohttp import AiohttpSender
+    from lrpoll._transport import make_sender
 
-    sender = AiohttpSender(limits=lrpoll.Limits(), slots=SLOTS)
+    sender = make_sender(http, None, limits=lrpoll.Limits(), slots=SLOTS)
     url = URL(f"{base}/op/{tag}ceil", encoded=True)
     per_worker = ops * polls // SLOTS
     async with lrpoll.Transport.open(base, sender=sender) as transport:
@@ -83,23 +88,7 @@ async def _transport(base: str, ops: int, polls: int, tag: str) -> None:
 
 
 async def _transport_lean(base: str, ops: int, polls: int, tag: str) -> None:
-    from yarl import URL
-
-    import lrpoll
-    from lrpoll._lean import LeanSender
-
-    sender = LeanSender(limits=lrpoll.Limits(), slots=SLOTS)
-    url = URL(f"{base}/op/{tag}ceil", encoded=True)
-    per_worker = ops * polls // SLOTS
-    async with lrpoll.Transport.open(base, sender=sender) as transport:
-
-        async def requester() -> None:
-            for _ in range(per_worker):
-                answer = await transport.request("GET", url)
-                if answer.fault is not None:
-                    raise answer.fault
-
-        await asyncio.gather(*(requester() for _ in range(SLOTS)))
+    await _transport(base, ops, polls, tag, http="lean")
 
 
 async def _lean(base: str, ops: int, polls: int, tag: str) -> None:
@@ -119,7 +108,9 @@ async def _lean(base: str, ops: int, polls: int, tag: str) -> None:
         await asyncio.gather(*(operation(i) for i in range(ops)))
 
 
-async def _lrpoll(base: str, ops: int, polls: int, tag: str, lean_http: bool = False) -> None:
+async def _lrpoll(
+    base: str, ops: int, polls: int, tag: str, http: lrpoll.HttpClient = "aiohttp"
+) -> None:
     import lrpoll
 
     spec = lrpoll.PollSpec(
@@ -129,12 +120,7 @@ async def _lrpoll(base: str, ops: int, polls: int, tag: str, lean_http: bool = F
         done="status == 'done'",
         progress="progress",
     )
-    sender = None
-    if lean_http:
-        from lrpoll._lean import LeanSender
-
-        sender = LeanSender(slots=SLOTS)
-    async with lrpoll.Scheduler(base_url=base, slots=SLOTS, sender=sender) as scheduler:
+    async with lrpoll.Scheduler(base_url=base, slots=SLOTS, http=http) as scheduler:
         handles = [
             await scheduler.watch(f"/op/{tag}{i}?done_after={polls}", spec) for i in range(ops)
         ]
@@ -144,7 +130,7 @@ async def _lrpoll(base: str, ops: int, polls: int, tag: str, lean_http: bool = F
 
 
 async def _lrpoll_lean(base: str, ops: int, polls: int, tag: str) -> None:
-    await _lrpoll(base, ops, polls, tag, lean_http=True)
+    await _lrpoll(base, ops, polls, tag, http="lean")
 
 
 _RUNNERS = {
