@@ -139,20 +139,14 @@ class ResponseReader:
             if state == _HEAD:
                 buf = self._read_head(buf)
             elif state == _LENGTH:
-                take = buf[: self._remaining]
-                self._remaining -= len(take)
-                buf = buf[len(take) :]
-                self._add(take)
+                buf = self._take(buf)
                 if self._remaining == 0:
                     self._finish()
             elif state == _TO_CLOSE:
                 self._add(buf)
                 buf = b""
             elif state == _CHUNK_DATA:
-                take = buf[: self._remaining]
-                self._remaining -= len(take)
-                buf = buf[len(take) :]
-                self._add(take)
+                buf = self._take(buf)
                 if self._remaining == 0:
                     self._state = _CHUNK_END
             elif state == _DONE:
@@ -317,6 +311,13 @@ class ResponseReader:
         return rest
 
     # -- the body ------------------------------------------------------------------
+
+    def _take(self, buf: bytes) -> bytes:
+        """Add what ``buf`` holds of the ``_remaining`` body bytes; the rest of ``buf``."""
+        take = buf[: self._remaining]
+        self._remaining -= len(take)
+        self._add(take)
+        return buf[len(take) :]
 
     def _add(self, data: bytes) -> None:
         if self._decoder is not None:
