@@ -22,7 +22,7 @@ from ._runtime import Runtime, SchedulerStatistics
 from ._sender import Limits
 from ._spec import checked_headers
 from ._start import absolute_url, start_operation, watch_operation, with_request_headers
-from ._transport import Transport, build_trust, make_sender
+from ._transport import Transport, build_trust, check_http, make_sender
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Mapping
@@ -131,8 +131,7 @@ class Scheduler:
             raise ValueError("slots must be at least 1")
         if session is not None and sender is not None:
             raise ValueError("give a session or a sender, not both")
-        if http not in ("aiohttp", "lean"):
-            raise ValueError(f'http must be "aiohttp" or "lean", not {http!r}')
+        check_http(http)
         if http == "lean" and (session is not None or sender is not None):
             raise ValueError('http="lean" builds its own sender: give no session or sender')
         self._base, self._trust, self._credentials = build_trust(

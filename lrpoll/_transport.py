@@ -280,6 +280,18 @@ class Transport:
 HttpClient = Literal["aiohttp", "lean"]
 """Which sender a Scheduler or transport builds when none is given."""
 
+HTTP_CLIENTS: Final[tuple[HttpClient, ...]] = ("aiohttp", "lean")
+
+
+def check_http(http: object) -> None:
+    """Refuse a name that is not one of `HTTP_CLIENTS`, before anything is built.
+
+    Raises:
+        ValueError: naming the value.
+    """
+    if http not in HTTP_CLIENTS:
+        raise ValueError(f'http must be "aiohttp" or "lean", not {http!r}')
+
 
 def make_sender(
     http: HttpClient,
@@ -294,13 +306,12 @@ def make_sender(
     Raises:
         ValueError: for another name, or a session given with ``http="lean"``.
     """
+    check_http(http)
     if http == "aiohttp":
         return AiohttpSender(session, limits=limits, slots=slots, per_host=per_host)
-    if http == "lean":
-        if session is not None:
-            raise ValueError('a session is aiohttp\'s: give it with http="aiohttp"')
-        return LeanSender(limits=limits, slots=slots, per_host=per_host)
-    raise ValueError(f'http must be "aiohttp" or "lean", not {http!r}')
+    if session is not None:
+        raise ValueError('a session is aiohttp\'s: give it with http="aiohttp"')
+    return LeanSender(limits=limits, slots=slots, per_host=per_host)
 
 
 def build_trust(

@@ -15,6 +15,7 @@ import anyio
 
 from .._auth import BearerToken
 from .._sender import Limits
+from .._transport import HTTP_CLIENTS
 from ._client import DEFAULT_SHARDS
 from ._worker import Worker
 
@@ -61,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--timeout", type=float, default=30.0, help="request timeout (s)")
     worker.add_argument(
         "--http",
-        choices=("aiohttp", "lean"),
+        choices=HTTP_CLIENTS,
         default="aiohttp",
         help="the HTTP client: aiohttp's, or lrpoll's own HTTP/1.1 (lean)",
     )

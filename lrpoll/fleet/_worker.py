@@ -34,7 +34,7 @@ from .._exceptions import CheckpointError, LrpollError, SpecError, UntrustedURL
 from .._log import get_logger
 from .._sender import Limits
 from .._step import step_recent
-from .._transport import HttpClient, Transport
+from .._transport import HttpClient, Transport, check_http
 from ._client import DEFAULT_SHARDS, check_shards
 from ._keys import Keys
 from ._scripts import CLAIMED_FIELDS, Completion, Scripts
@@ -157,8 +157,7 @@ class Worker:
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be >= 1")
-        if http not in ("aiohttp", "lean"):
-            raise ValueError(f'http must be "aiohttp" or "lean", not {http!r}')
+        check_http(http)
         self.http: HttpClient = http
         self.keys = Keys(namespace, shards)
         self.scripts = Scripts(self.keys)
